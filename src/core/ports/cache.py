@@ -1,0 +1,32 @@
+"""The cache port: a byte store with TTLs and an atomic counter."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Cache(Protocol):
+    """A key -> bytes store. Every method may raise ``CacheUnavailable``; callers treat that
+    as a miss (reads) or a no-op (writes), never as a failure of the request."""
+
+    async def get(self, key: str) -> bytes | None:
+        """The value stored under ``key``, or ``None`` if absent or expired."""
+        ...
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Store ``value`` under ``key``, replacing any previous value. ``ttl`` in seconds;
+        ``None`` means no expiry (a bounded cache may still evict it)."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``. If no such key exists this is a no-op."""
+        ...
+
+    async def incr(self, key: str) -> int:
+        """Atomically add one to the integer under ``key`` (absent counts as 0) and return the
+        new value. Counters do not expire and are never evicted by size bounds."""
+        ...
+
+    async def ping(self) -> None:
+        """Return if the cache is reachable, else raise ``CacheUnavailable``."""
+        ...
