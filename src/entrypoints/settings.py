@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     api_token: str | None = Field(
         None, description="Bearer token required by mutating catalog routes; unset = open."
     )
+    pg_pool_size: int = Field(20, ge=2, description="Largest PostgreSQL connection pool size.")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted request body.")
 
     # --- adapter choice ------------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""The Litestar application factory. Litestar does not know dependency-injector: at start-up
+the factory resolves, once, the services each route module asks for (``DEPENDENCIES``: handler
+parameter name -> container provider name) and hands them to handlers through Litestar
+``Provide`` callables. Handlers stay thin: decode, call the use case, encode."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from types import ModuleType
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from entrypoints.container import Container
+from entrypoints.http.errors import EXCEPTION_HANDLERS
+
+# Each route module exposes ROUTES (handlers / routers) and DEPENDENCIES (name -> provider).
+# Optional: STARTUP, a list of async callables taking the resolved services dict.
+ROUTE_MODULES: tuple[str, ...] = ()
+
+
+def _modules() -> list[ModuleType]:
+    import importlib
+
+    return [importlib.import_module(name) for name in ROUTE_MODULES]
+
+
+def _provider(name: str) -> Callable[[State], Any]:
+    def provide(state: State) -> Any:
+        return state.services[name]
+
+    return provide
+
+
+async def _resolve(container: Container, provider_name: str) -> Any:
+    value = getattr(container, provider_name)()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def create_app(container: Container, *, debug: bool = False) -> Litestar:
+    modules = _modules()
+    route_handlers: list[Any] = []
+    wanted: dict[str, str] = {}
+    startups: list[Callable[[dict[str, Any]], Any]] = []
+    for module in modules:
+        route_handlers.extend(module.ROUTES)
+        wanted.update(getattr(module, "DEPENDENCIES", {}))
+        startups.extend(getattr(module, "STARTUP", []))
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = {name: await _resolve(container, provider) for name, provider in wanted.items()}
+        app.state.services = services
+        app.state.container = container
+        for startup in startups:
+            await startup(services)
+        try:
+            yield
+        finally:
+            result = container.shutdown_resources()
+            if inspect.isawaitable(result):
+                await result
+
+    settings = container.settings()
+    return Litestar(
+        route_handlers=route_handlers,
+        dependencies={
+            name: Provide(_provider(name), sync_to_thread=False) for name in wanted
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        debug=debug,
+    )

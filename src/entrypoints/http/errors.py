@@ -1,0 +1,101 @@
+"""One table from exceptions to HTTP responses, all in the SPEC's error envelope:
+``{"code": int, "message": str, "details": {field: reason}}``. Never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.exceptions import ValidationException as LitestarValidation
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+
+from core.errors import Conflict, DomainError, NotFound, ValidationError
+
+log = logging.getLogger(__name__)
+
+CODE_INTERNAL, CODE_VALIDATION, CODE_NOT_FOUND, CODE_CONFLICT = 1, 2, 3, 4
+
+_DOMAIN: dict[type[DomainError], tuple[int, int]] = {
+    ValidationError: (HTTP_400_BAD_REQUEST, CODE_VALIDATION),
+    NotFound: (HTTP_404_NOT_FOUND, CODE_NOT_FOUND),
+    Conflict: (HTTP_409_CONFLICT, CODE_CONFLICT),
+}
+
+_HTTP_MESSAGES: dict[int, tuple[int, str]] = {
+    400: (CODE_VALIDATION, "errors.common.validation"),
+    401: (CODE_VALIDATION, "errors.common.unauthorized"),
+    404: (CODE_NOT_FOUND, "errors.common.notFound"),
+    405: (CODE_VALIDATION, "errors.common.methodNotAllowed"),
+    409: (CODE_CONFLICT, "errors.common.conflict"),
+    413: (CODE_VALIDATION, "errors.common.payloadTooLarge"),
+    415: (CODE_VALIDATION, "errors.common.unsupportedMediaType"),
+}
+
+
+def envelope(
+    status: int, code: int, message: str, details: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
+    headers = {"Cache-Control": "no-store"}
+    return Response(
+        {"code": code, "message": message, "details": details or {}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    status, code = next(
+        (v for cls, v in _DOMAIN.items() if isinstance(exc, cls)),
+        (HTTP_500_INTERNAL_SERVER_ERROR, CODE_INTERNAL),
+    )
+    message = "errors.common.notFound" if isinstance(exc, NotFound) else exc.message
+    details = {} if isinstance(exc, NotFound) else exc.details
+    return envelope(status, code, message, details)
+
+
+def _validation_details(exc: LitestarValidation) -> dict[str, str]:
+    details: dict[str, str] = {}
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            key = str(item.get("key") or item.get("source") or "body")
+            details[key] = str(item.get("message", "invalid"))
+    if not details:
+        details["request"] = str(exc.detail)
+    return details
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if isinstance(exc, LitestarValidation):
+        return envelope(
+            HTTP_400_BAD_REQUEST, CODE_VALIDATION, "errors.common.validation",
+            _validation_details(exc),
+        )
+    status = exc.status_code
+    if status >= 500:
+        log.error("server error: %s", exc.detail)
+        return envelope(status, CODE_INTERNAL, "errors.common.internal")
+    code, message = _HTTP_MESSAGES.get(status, (CODE_VALIDATION, "errors.common.badRequest"))
+    response = envelope(status, code, message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def _internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error", exc_info=exc)
+    return envelope(HTTP_500_INTERNAL_SERVER_ERROR, CODE_INTERNAL, "errors.common.internal")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    DomainError: _domain_error,
+    HTTPException: _http_error,
+    Exception: _internal_error,
+}
