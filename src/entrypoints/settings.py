@@ -10,8 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_URL_SCHEMES: dict[str, tuple[str, ...]] = {
+    "postgres_url": ("postgresql://", "postgres://"),
+    "redis_url": ("redis://", "rediss://", "unix://"),
+    "nats_url": ("nats://", "tls://", "ws://", "wss://"),
+    "clickhouse_url": ("http://", "https://", "chdb://"),
+}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -28,10 +36,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices(
             "HEXMARKET_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
         ),
-        description="Kafka bootstrap servers (host:port,...). Also read from KAFKA_BOOTSTRAP_SERVERS.",
+        description="Kafka bootstrap servers (host:port,...).",
     )
     clickhouse_url: str | None = Field(
-        None, description="ClickHouse URL: http://user:pass@host:8123/db, or chdb:///path (embedded)."
+        None,
+        description="ClickHouse URL: http://user:pass@host:8123/db, or chdb:///path (embedded).",
     )
     data_dir: Path = Field(
         Path(".hexmarket"), description="Work directory of the embedded servers (`hexmarket dev`)."
@@ -93,3 +102,33 @@ class Settings(BaseSettings):
     # --- logging -------------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log one JSON object per line.")
+
+    # --- validation ----------------------------------------------------------------------------
+    @field_validator("postgres_url", "redis_url", "nats_url", "clickhouse_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or value == "":
+            return None
+        schemes = _URL_SCHEMES[str(info.field_name)]
+        if not value.startswith(schemes):
+            raise ValueError(f"must start with {' or '.join(schemes)}")
+        return value
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{server.strip()!r} is not host:port")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in _LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+        return level

@@ -14,13 +14,17 @@ from typing import Any
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from entrypoints.container import Container
+from entrypoints.http.auth import guards
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.metrics import latency_middleware
 
 # Each route module exposes ROUTES (handlers / routers) and DEPENDENCIES (name -> provider).
 # Optional: STARTUP, a list of async callables taking the resolved services dict.
-ROUTE_MODULES: tuple[str, ...] = ()
+ROUTE_MODULES: tuple[str, ...] = ("entrypoints.http.ops",)
 
 
 def _modules() -> list[ModuleType]:
@@ -41,6 +45,15 @@ async def _resolve(container: Container, provider_name: str) -> Any:
     if inspect.isawaitable(value):
         value = await value
     return value
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hexmarket")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 def create_app(container: Container, *, debug: bool = False) -> Litestar:
@@ -76,5 +89,13 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
+        guards=guards(settings.api_token),
+        middleware=[latency_middleware],
+        openapi_config=OpenAPIConfig(
+            title="hexmarket",
+            version=_version(),
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/swagger")],
+        ),
         debug=debug,
     )

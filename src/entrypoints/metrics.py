@@ -1,0 +1,137 @@
+"""Prometheus metrics: one registry and the named metrics feature code increments.
+
+The objects below are plain in-process counters (no I/O at import). The HTTP process exposes the
+registry at ``GET /metrics``; the standalone consumers expose it on ``HEXMARKET_METRICS_PORT``
+(see :func:`serve_metrics`). ``hexmarket dev`` runs everything in one process, so its
+``/metrics`` carries all of them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
+
+HTTP_REQUEST_SECONDS = Histogram(
+    "hexmarket_http_request_duration_seconds",
+    "HTTP request latency, by method, route template and status code.",
+    ["method", "route", "status"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+CACHE_HITS = Counter(
+    "hexmarket_cache_hits_total",
+    "Cache hits, by cache (goods_list, orders).",
+    ["cache"],
+    registry=REGISTRY,
+)
+CACHE_MISSES = Counter(
+    "hexmarket_cache_misses_total",
+    "Cache misses, by cache (goods_list, orders).",
+    ["cache"],
+    registry=REGISTRY,
+)
+CACHE_ERRORS = Counter(
+    "hexmarket_cache_errors_total",
+    "Cache server failures served from the database instead, by cache.",
+    ["cache"],
+    registry=REGISTRY,
+)
+ORDERS_INGESTED = Counter(
+    "hexmarket_orders_ingested_total", "Orders stored for the first time.", registry=REGISTRY
+)
+ORDERS_DUPLICATE = Counter(
+    "hexmarket_orders_duplicate_total",
+    "Orders received again and ignored (idempotent ingest).",
+    registry=REGISTRY,
+)
+ORDERS_DEAD_LETTERED = Counter(
+    "hexmarket_orders_dead_lettered_total",
+    "Invalid orders sent to the dead-letter topic.",
+    registry=REGISTRY,
+)
+OUTBOX_BACKLOG = Gauge(
+    "hexmarket_outbox_backlog",
+    "Audit events written to the outbox and not yet acknowledged by the broker.",
+    registry=REGISTRY,
+)
+OUTBOX_PUBLISHED = Counter(
+    "hexmarket_outbox_published_total",
+    "Audit events published to the broker and marked sent.",
+    registry=REGISTRY,
+)
+LOG_BATCHES_WRITTEN = Counter(
+    "hexmarket_log_batches_written_total",
+    "Batches of audit events inserted into the log store.",
+    registry=REGISTRY,
+)
+LOG_EVENTS_WRITTEN = Counter(
+    "hexmarket_log_events_written_total",
+    "Audit events inserted into the log store.",
+    registry=REGISTRY,
+)
+
+
+def cache_outcome(cache: str, *, hit: bool) -> None:
+    """Count one cache lookup."""
+    (CACHE_HITS if hit else CACHE_MISSES).labels(cache=cache).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The registry in the Prometheus text format, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def serve_metrics(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped by Prometheus
+    """Expose the registry over HTTP from a background thread (consumer processes)."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=host, registry=REGISTRY)
+
+
+def _route(scope: Scope) -> str:
+    # the template (``/order/{order_uid:str}``), never the requested path: bounded cardinality
+    return str(scope.get("path_template") or "<unmatched>")
+
+
+def latency_middleware(app: ASGIApp) -> ASGIApp:
+    """ASGI middleware observing ``hexmarket_http_request_duration_seconds``."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            HTTP_REQUEST_SECONDS.labels(
+                method=scope.get("method", ""), route=_route(scope), status=str(status)
+            ).observe(time.perf_counter() - started)
+
+    return middleware
