@@ -1,0 +1,54 @@
+"""An in-process cache: at most ``maxsize`` entries, least recently used evicted first, each
+entry with its own TTL; counters (``incr``) live apart and are never evicted."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from cachetools import TLRUCache
+
+
+class LruCache:
+    """Implements ``core.ports.cache.Cache`` in process memory. Never raises
+    ``CacheUnavailable``. ``timer`` (monotonic seconds) is injectable for tests."""
+
+    def __init__(self, *, maxsize: int = 10_000, timer: Callable[[], float] = time.monotonic):
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        self._entries: TLRUCache[str, tuple[bytes, float]] = TLRUCache(
+            maxsize=maxsize, ttu=_expiry, timer=timer
+        )
+        self._counters: dict[str, int] = {}
+
+    async def get(self, key: str) -> bytes | None:
+        if key in self._counters:
+            return str(self._counters[key]).encode()
+        entry = self._entries.get(key)
+        return None if entry is None else entry[0]
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        self._counters.pop(key, None)
+        self._entries[key] = (value, math.inf if ttl is None else ttl)
+
+    async def delete(self, key: str) -> None:
+        self._counters.pop(key, None)
+        self._entries.pop(key, None)
+
+    async def incr(self, key: str) -> int:
+        if key not in self._counters:
+            entry = self._entries.pop(key, None)
+            self._counters[key] = int(entry[0]) if entry is not None else 0
+        self._counters[key] += 1
+        return self._counters[key]
+
+    async def ping(self) -> None:
+        return None
+
+    def __len__(self) -> int:
+        return len(self._entries) + len(self._counters)
+
+
+def _expiry(_key: str, value: tuple[bytes, float], now: float) -> float:
+    return now + value[1]

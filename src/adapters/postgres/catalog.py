@@ -1,0 +1,239 @@
+"""The PostgreSQL catalog store: plain SQL over a psycopg 3 async connection pool.
+
+Priorities are unique by a deferred UNIQUE constraint; transactions that assign or shift
+priorities first take one transaction-scoped advisory lock, so they run one at a time and
+compute ``max + 1`` / the shift on committed data. Edits lock their row with ``FOR UPDATE``.
+Driver errors leave this module as ``StorageError``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import psycopg
+import psycopg_pool
+from psycopg import AsyncConnection
+
+from core.catalog.events import GoodEvent
+from core.catalog.models import Good, GoodsPage, Project
+from core.errors import StorageError
+
+PRIORITY_LOCK = 0x676F6F64  # "good": the advisory lock of priority changes
+_GOOD_COLUMNS = "id, project_id, name, description, priority, removed, created_at"
+
+
+@asynccontextmanager
+async def translate_errors(what: str) -> AsyncIterator[None]:
+    """Turn driver and pool errors into ``StorageError``."""
+    try:
+        yield
+    except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as exc:
+        raise StorageError(f"{what} failed: {exc}") from exc
+
+
+def _good(row: Sequence[Any]) -> Good:
+    return Good(
+        id=row[0],
+        project_id=row[1],
+        name=row[2],
+        description=row[3],
+        priority=row[4],
+        removed=row[5],
+        created_at=row[6],
+    )
+
+
+class PgCatalogStore:
+    """Implements ``core.ports.catalog.CatalogStore``. ``topic`` is written on every outbox
+    row (the relay publishes each row to its topic)."""
+
+    def __init__(
+        self,
+        *,
+        pool: psycopg_pool.AsyncConnectionPool[Any],
+        topic: str = "goods.events",
+        acquire_timeout: float = 10.0,
+    ) -> None:
+        self.pool = pool
+        self.topic = topic
+        self.acquire_timeout = acquire_timeout
+
+    def unit_of_work(self) -> PgCatalogUnitOfWork:
+        return PgCatalogUnitOfWork(self)
+
+
+class PgCatalogUnitOfWork:
+    def __init__(self, store: PgCatalogStore) -> None:
+        self._store = store
+        self._conn: AsyncConnection[Any] | None = None
+        self._committed = False
+        self.goods = _PgGoods(self)
+        self.projects = _PgProjects(self)
+        self.outbox = _PgOutbox(self)
+
+    @property
+    def conn(self) -> AsyncConnection[Any]:
+        if self._conn is None:
+            raise StorageError("unit of work used outside its `async with` block")
+        return self._conn
+
+    async def __aenter__(self) -> Self:
+        async with translate_errors("getting a connection"):
+            self._conn = await self._store.pool.getconn(timeout=self._store.acquire_timeout)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if not conn.closed and not conn.broken:
+                await conn.rollback()
+        except psycopg.Error:
+            pass  # the pool discards a connection it cannot reset
+        finally:
+            await self._store.pool.putconn(conn)
+
+    async def commit(self) -> None:
+        async with translate_errors("commit"):
+            await self.conn.commit()
+        self._committed = True
+
+    async def fetchone(self, what: str, sql: str, params: Any = None) -> tuple[Any, ...] | None:
+        async with translate_errors(what):
+            cur = await self.conn.execute(sql, params)
+            return await cur.fetchone()
+
+    async def fetchall(self, what: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        async with translate_errors(what):
+            cur = await self.conn.execute(sql, params)
+            return await cur.fetchall()
+
+
+class _PgGoods:
+    def __init__(self, uow: PgCatalogUnitOfWork) -> None:
+        self._uow = uow
+
+    async def lock_priorities(self) -> None:
+        await self._uow.fetchone(
+            "locking priorities", "SELECT pg_advisory_xact_lock(%s)", (PRIORITY_LOCK,)
+        )
+
+    async def add(self, *, project_id: int, name: str, description: str) -> Good:
+        await self.lock_priorities()
+        row = await self._uow.fetchone(
+            "adding a good",
+            "INSERT INTO goods (project_id, name, description, priority)"
+            " SELECT %s, %s, %s, coalesce(max(priority), 0) + 1 FROM goods"
+            f" RETURNING {_GOOD_COLUMNS}",
+            (project_id, name, description),
+        )
+        assert row is not None
+        return _good(row)
+
+    async def get_for_update(self, good_id: int, project_id: int) -> Good | None:
+        row = await self._uow.fetchone(
+            "locking a good",
+            f"SELECT {_GOOD_COLUMNS} FROM goods WHERE id = %s AND project_id = %s FOR UPDATE",
+            (good_id, project_id),
+        )
+        return None if row is None else _good(row)
+
+    async def save(self, good: Good) -> Good:
+        row = await self._uow.fetchone(
+            "saving a good",
+            "UPDATE goods SET name = %s, description = %s, removed = %s"
+            f" WHERE id = %s AND project_id = %s RETURNING {_GOOD_COLUMNS}",
+            (good.name, good.description, good.removed, good.id, good.project_id),
+        )
+        if row is None:
+            raise StorageError(f"good {good.id} of project {good.project_id} does not exist")
+        return _good(row)
+
+    async def reprioritize(self, good_id: int, project_id: int, new_priority: int) -> list[Good]:
+        await self.lock_priorities()
+        target = await self.get_for_update(good_id, project_id)
+        if target is None:
+            raise StorageError(f"good {good_id} of project {project_id} does not exist")
+        if target.priority == new_priority:
+            return []
+        rows = await self._uow.fetchall(
+            "reprioritizing",
+            "UPDATE goods SET priority = CASE WHEN id = %(id)s AND project_id = %(project)s"
+            " THEN %(new)s ELSE priority + 1 END"
+            " WHERE (id = %(id)s AND project_id = %(project)s) OR priority >= %(new)s"
+            f" RETURNING {_GOOD_COLUMNS}",
+            {"id": good_id, "project": project_id, "new": new_priority},
+        )
+        return sorted((_good(r) for r in rows), key=lambda g: (g.priority, g.id))
+
+    async def page(self, *, limit: int, offset: int) -> GoodsPage:
+        # One statement, so the counts and the page come from one snapshot.
+        rows = await self._uow.fetchall(
+            "listing goods",
+            "WITH counts AS (SELECT count(*) AS total, count(*) FILTER (WHERE removed) AS removed"
+            " FROM goods)"
+            f" SELECT c.total, c.removed, p.* FROM counts c LEFT JOIN LATERAL"
+            f" (SELECT {_GOOD_COLUMNS} FROM goods ORDER BY priority, id LIMIT %s OFFSET %s) p"
+            " ON true",
+            (limit, offset - 1),
+        )
+        total, removed = (rows[0][0], rows[0][1]) if rows else (0, 0)
+        goods = tuple(_good(r[2:]) for r in rows if r[2] is not None)
+        return GoodsPage(total=total, removed=removed, limit=limit, offset=offset, goods=goods)
+
+
+class _PgProjects:
+    def __init__(self, uow: PgCatalogUnitOfWork) -> None:
+        self._uow = uow
+
+    async def get(self, project_id: int) -> Project | None:
+        row = await self._uow.fetchone(
+            "reading a project",
+            "SELECT id, name, created_at FROM projects WHERE id = %s",
+            (project_id,),
+        )
+        return None if row is None else Project(id=row[0], name=row[1], created_at=row[2])
+
+    async def add(self, *, name: str) -> Project:
+        row = await self._uow.fetchone(
+            "adding a project",
+            "INSERT INTO projects (name) VALUES (%s) RETURNING id, name, created_at",
+            (name,),
+        )
+        assert row is not None
+        return Project(id=row[0], name=row[1], created_at=row[2])
+
+    async def list(self) -> list[Project]:
+        rows = await self._uow.fetchall(
+            "listing projects", "SELECT id, name, created_at FROM projects ORDER BY id"
+        )
+        return [Project(id=r[0], name=r[1], created_at=r[2]) for r in rows]
+
+
+class _PgOutbox:
+    def __init__(self, uow: PgCatalogUnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(self, events: Sequence[GoodEvent]) -> None:
+        if not events:
+            return
+        topic = self._uow._store.topic
+        async with translate_errors("adding outbox events"), self._uow.conn.cursor() as cur:
+            await cur.execute(
+                "INSERT INTO outbox (event_id, topic, key, payload)"
+                " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bytea[])",
+                (
+                    [e.event_id for e in events],
+                    [topic] * len(events),
+                    [str(e.event_id) for e in events],
+                    [e.to_json() for e in events],
+                ),
+            )

@@ -1,0 +1,47 @@
+"""The catalog's rules: what a valid name, description, priority and page request is."""
+
+from __future__ import annotations
+
+from core.errors import ValidationError
+
+NAME_MAX = 255
+DESCRIPTION_MAX = 10_000
+PRIORITY_MAX = 1_000_000_000
+LIMIT_DEFAULT, LIMIT_MAX = 10, 1000
+OFFSET_DEFAULT = 1
+
+
+def clean_name(name: str, field: str = "name") -> str:
+    """The name trimmed of surrounding whitespace; 1..255 characters after trimming."""
+    trimmed = name.strip()
+    if not trimmed:
+        raise ValidationError(details={field: "must not be empty"})
+    if len(trimmed) > NAME_MAX:
+        raise ValidationError(details={field: f"must be at most {NAME_MAX} characters"})
+    return trimmed
+
+
+def clean_description(description: str) -> str:
+    if len(description) > DESCRIPTION_MAX:
+        raise ValidationError(
+            details={"description": f"must be at most {DESCRIPTION_MAX} characters"}
+        )
+    return description
+
+
+def check_priority(priority: int) -> int:
+    if not 1 <= priority <= PRIORITY_MAX:
+        raise ValidationError(details={"newPriority": f"must be between 1 and {PRIORITY_MAX}"})
+    return priority
+
+
+def page_window(limit: int | None, offset: int | None) -> tuple[int, int]:
+    """``(limit, offset)`` with defaults applied: limit 1..1000 (default 10), offset a 1-based
+    position (default 1; 0 is read as 1)."""
+    limit = LIMIT_DEFAULT if limit is None else limit
+    offset = OFFSET_DEFAULT if offset is None else offset
+    if not 1 <= limit <= LIMIT_MAX:
+        raise ValidationError(details={"limit": f"must be between 1 and {LIMIT_MAX}"})
+    if offset < 0:
+        raise ValidationError(details={"offset": "must be 0 or more"})
+    return limit, max(offset, 1)

@@ -1,0 +1,245 @@
+"""The catalog use cases: create, update, remove, reprioritize and list goods; list and
+create projects. Each change runs in one unit of work that locks what it edits, writes, and
+records one audit event per changed good; after the commit it invalidates every cached list
+page with one counter increment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import attrs
+
+from core.catalog import rules
+from core.catalog.events import EventType, GoodEvent
+from core.catalog.models import Good, GoodsPage, PriorityChange, Project
+from core.errors import CacheUnavailable, NotFound
+from core.ports.cache import Cache
+from core.ports.catalog import CatalogStore, CatalogUnitOfWork
+from core.ports.clock import Clock, IdGenerator
+
+log = logging.getLogger(__name__)
+
+PageEncoder = Callable[[GoodsPage], bytes]
+
+GENERATION_KEY = "catalog:goods:gen"
+PAGE_KEY = "catalog:goods:list:{generation}:{limit}:{offset}"
+
+
+@attrs.frozen(kw_only=True)
+class Removed:
+    id: int
+    project_id: int
+
+
+@attrs.define(kw_only=True)
+class ListStats:
+    """Observable counters of the list read path."""
+
+    hits: int = 0
+    misses: int = 0
+    loads: int = 0
+    cache_errors: int = 0
+
+
+class CatalogService:
+    """The catalog's use cases. ``encode_page`` turns a page into the bytes that are cached
+    and served; ``ttl`` is the list cache's time to live in seconds. After a cache failure
+    the cache is bypassed for ``cache_retry_after`` seconds, so an outage costs one failed
+    round trip per interval, not one per request."""
+
+    def __init__(
+        self,
+        *,
+        store: CatalogStore,
+        cache: Cache,
+        clock: Clock,
+        ids: IdGenerator,
+        encode_page: PageEncoder,
+        ttl: float = 60.0,
+        cache_retry_after: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._cache = cache
+        self._clock = clock
+        self._ids = ids
+        self._encode_page = encode_page
+        self._ttl = ttl
+        self._retry_after = cache_retry_after
+        self._cache_down_until = 0.0
+        self._flights: dict[str, asyncio.Future[bytes]] = {}
+        self.stats = ListStats()
+
+    # --- goods ---------------------------------------------------------------------------
+
+    async def create_good(self, *, project_id: int, name: str, description: str = "") -> Good:
+        """Create a good at the end of the priority order. ``NotFound`` if the project does
+        not exist; ``ValidationError`` for a bad name or description."""
+        name = rules.clean_name(name)
+        description = rules.clean_description(description)
+        async with self._store.unit_of_work() as uow:
+            if await uow.projects.get(project_id) is None:
+                raise NotFound
+            good = await uow.goods.add(project_id=project_id, name=name, description=description)
+            await self._record(uow, "create", [good])
+            await uow.commit()
+        await self._invalidate()
+        return good
+
+    async def update_good(
+        self, *, good_id: int, project_id: int, name: str, description: str | None = None
+    ) -> Good:
+        """Rename a good and, if ``description`` is given, replace its description.
+        ``NotFound`` if the good is not in that project or is removed."""
+        name = rules.clean_name(name)
+        if description is not None:
+            description = rules.clean_description(description)
+        async with self._store.unit_of_work() as uow:
+            current = await self._live_good(uow, good_id, project_id)
+            changed = attrs.evolve(
+                current,
+                name=name,
+                description=current.description if description is None else description,
+            )
+            good = await uow.goods.save(changed)
+            await self._record(uow, "update", [good])
+            await uow.commit()
+        await self._invalidate()
+        return good
+
+    async def remove_good(self, *, good_id: int, project_id: int) -> Removed:
+        """Soft-remove a good. ``NotFound`` if it is not in that project or already removed."""
+        async with self._store.unit_of_work() as uow:
+            current = await self._live_good(uow, good_id, project_id)
+            good = await uow.goods.save(attrs.evolve(current, removed=True))
+            await self._record(uow, "remove", [good])
+            await uow.commit()
+        await self._invalidate()
+        return Removed(id=good.id, project_id=good.project_id)
+
+    async def reprioritize_good(
+        self, *, good_id: int, project_id: int, new_priority: int
+    ) -> list[PriorityChange]:
+        """Give the good ``new_priority``, moving every other good at or after it up by one.
+        Returns every good whose priority changed, the target included (the target alone if
+        it already had ``new_priority``). ``NotFound`` if the good is not in that project or
+        is removed."""
+        rules.check_priority(new_priority)
+        async with self._store.unit_of_work() as uow:
+            await uow.goods.lock_priorities()
+            target = await self._live_good(uow, good_id, project_id)
+            if target.priority == new_priority:
+                return [PriorityChange(id=target.id, project_id=project_id, priority=new_priority)]
+            changed = await uow.goods.reprioritize(good_id, project_id, new_priority)
+            await self._record(uow, "reprioritize", changed)
+            await uow.commit()
+        await self._invalidate()
+        return [
+            PriorityChange(id=g.id, project_id=g.project_id, priority=g.priority) for g in changed
+        ]
+
+    async def list_goods(self, *, limit: int | None = None, offset: int | None = None) -> bytes:
+        """The encoded page of goods, from the cache when it holds this page of the current
+        generation, else from the store (one load however many callers miss at once), then
+        cached for ``ttl`` seconds. A cache outage only makes every request a load."""
+        limit, offset = rules.page_window(limit, offset)
+        generation = await self._generation()
+        if generation is None:
+            return await self._load(limit, offset)
+        key = PAGE_KEY.format(generation=generation, limit=limit, offset=offset)
+        cached = await self._cache_get(key)
+        if cached is not None:
+            self.stats.hits += 1
+            return cached
+        self.stats.misses += 1
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._fill(key, limit, offset))
+            self._flights[key] = flight
+            flight.add_done_callback(lambda _: self._flights.pop(key, None))
+        return await asyncio.shield(flight)
+
+    async def page(self, *, limit: int | None = None, offset: int | None = None) -> GoodsPage:
+        """The page of goods straight from the store (no cache)."""
+        limit, offset = rules.page_window(limit, offset)
+        async with self._store.unit_of_work() as uow:
+            return await uow.goods.page(limit=limit, offset=offset)
+
+    # --- projects ------------------------------------------------------------------------
+
+    async def list_projects(self) -> list[Project]:
+        """Every project, ordered by id."""
+        async with self._store.unit_of_work() as uow:
+            return await uow.projects.list()
+
+    async def create_project(self, *, name: str) -> Project:
+        """Create a project; ``ValidationError`` for a bad name."""
+        name = rules.clean_name(name)
+        async with self._store.unit_of_work() as uow:
+            project = await uow.projects.add(name=name)
+            await uow.commit()
+        return project
+
+    # --- internals -----------------------------------------------------------------------
+
+    @staticmethod
+    async def _live_good(uow: CatalogUnitOfWork, good_id: int, project_id: int) -> Good:
+        good = await uow.goods.get_for_update(good_id, project_id)
+        if good is None or good.removed:
+            raise NotFound
+        return good
+
+    async def _record(self, uow: CatalogUnitOfWork, type_: EventType, goods: list[Good]) -> None:
+        now = self._clock.now()
+        await uow.outbox.add(
+            [GoodEvent.of(g, type_, event_id=self._ids.new_id(), event_time=now) for g in goods]
+        )
+
+    async def _load(self, limit: int, offset: int) -> bytes:
+        self.stats.loads += 1
+        return self._encode_page(await self.page(limit=limit, offset=offset))
+
+    async def _fill(self, key: str, limit: int, offset: int) -> bytes:
+        body = await self._load(limit, offset)
+        await self._cache_set(key, body)
+        return body
+
+    async def _generation(self) -> int | None:
+        """The current list generation, or ``None`` when the cache is unusable."""
+        if time.monotonic() < self._cache_down_until:
+            return None
+        try:
+            raw = await self._cache.get(GENERATION_KEY)
+        except CacheUnavailable as exc:
+            self._cache_failed(exc)
+            return None
+        return int(raw) if raw else 0
+
+    async def _cache_get(self, key: str) -> bytes | None:
+        try:
+            return await self._cache.get(key)
+        except CacheUnavailable as exc:
+            self._cache_failed(exc)
+            return None
+
+    async def _cache_set(self, key: str, body: bytes) -> None:
+        try:
+            await self._cache.set(key, body, self._ttl)
+        except CacheUnavailable as exc:
+            self._cache_failed(exc)
+
+    async def _invalidate(self) -> None:
+        # One increment makes every page of the previous generation unreachable. Tried even
+        # while the cache is marked down: a cache that came back must not serve stale pages.
+        # If it fails, the cache is unreachable, and so are its pages; they expire in ``ttl``.
+        try:
+            await self._cache.incr(GENERATION_KEY)
+        except CacheUnavailable as exc:
+            self._cache_failed(exc)
+
+    def _cache_failed(self, exc: CacheUnavailable) -> None:
+        self.stats.cache_errors += 1
+        self._cache_down_until = time.monotonic() + self._retry_after
+        log.warning("list cache unavailable, serving from the store: %s", exc)

@@ -1,0 +1,73 @@
+"""The contract of ``core.ports.cache.Cache``: any adapter passes it.
+
+Use: subclass ``CacheContract`` in a test module and provide a ``cache`` fixture returning a
+fresh, empty cache (namespace shared servers with a unique key prefix)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from core.ports.cache import Cache
+
+
+async def _eventually_none(cache: Cache, key: str, deadline: float = 5.0) -> bool:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if await cache.get(key) is None:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+class CacheContract:
+    async def test_missing_key_reads_none(self, cache: Cache) -> None:
+        assert await cache.get("absent") is None
+
+    async def test_set_then_get_returns_the_bytes(self, cache: Cache) -> None:
+        value = bytes(range(256)) + "Первая".encode()
+        await cache.set("k", value, 60)
+        assert await cache.get("k") == value
+
+    async def test_set_replaces(self, cache: Cache) -> None:
+        await cache.set("k", b"one", 60)
+        await cache.set("k", b"two", 60)
+        assert await cache.get("k") == b"two"
+
+    async def test_keys_are_independent(self, cache: Cache) -> None:
+        await cache.set("a", b"1", 60)
+        await cache.set("b", b"2", 60)
+        await cache.delete("a")
+        assert (await cache.get("a"), await cache.get("b")) == (None, b"2")
+
+    async def test_delete_of_a_missing_key_is_a_noop(self, cache: Cache) -> None:
+        await cache.delete("never-set")
+        assert await cache.get("never-set") is None
+
+    async def test_entry_expires_after_its_ttl(self, cache: Cache) -> None:
+        await cache.set("short", b"x", 0.2)
+        await cache.set("long", b"y", 60)
+        assert await _eventually_none(cache, "short")
+        assert await cache.get("long") == b"y"
+
+    async def test_no_ttl_means_no_expiry(self, cache: Cache) -> None:
+        await cache.set("forever", b"x", None)
+        await cache.set("short", b"y", 0.2)
+        assert await _eventually_none(cache, "short")
+        assert await cache.get("forever") == b"x"
+
+    async def test_incr_counts_from_zero(self, cache: Cache) -> None:
+        assert [await cache.incr("gen") for _ in range(3)] == [1, 2, 3]
+        assert await cache.get("gen") == b"3"
+
+    async def test_incr_is_atomic_under_concurrency(self, cache: Cache) -> None:
+        results = await asyncio.gather(*(cache.incr("gen") for _ in range(50)))
+        assert sorted(results) == list(range(1, 51))
+
+    async def test_counters_are_separate_per_key(self, cache: Cache) -> None:
+        await cache.incr("a")
+        await cache.incr("a")
+        assert await cache.incr("b") == 1
+
+    async def test_ping_answers_when_reachable(self, cache: Cache) -> None:
+        await cache.ping()

@@ -1,0 +1,103 @@
+"""The catalog's storage port: a unit of work over goods, projects and the event outbox.
+
+Every method of the repositories runs inside the unit of work's one transaction; nothing is
+visible to others until ``commit()``, and leaving the ``async with`` block without committing
+rolls everything back. Every method may raise ``StorageError`` when the database fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from core.catalog.events import GoodEvent
+from core.catalog.models import Good, GoodsPage, Project
+
+
+class GoodsRepository(Protocol):
+    async def lock_priorities(self) -> None:
+        """Serialise this unit of work with every other one that changes priorities (``add``,
+        ``reprioritize``) until it ends. Reentrant. A reprioritizing unit of work calls it
+        before ``get_for_update`` of its target, so that locks are always taken in one order."""
+        ...
+
+    async def add(self, *, project_id: int, name: str, description: str) -> Good:
+        """Insert a good with priority ``max(priority of every good) + 1`` (1 for the first),
+        ``removed`` false. Concurrent ``add``s and ``reprioritize``s never produce equal
+        priorities: they are serialised until the transaction ends. The project must exist."""
+        ...
+
+    async def get_for_update(self, good_id: int, project_id: int) -> Good | None:
+        """The good ``good_id`` of project ``project_id``, locked until the transaction ends
+        (another transaction's ``get_for_update`` of it waits); ``None`` if there is no such
+        good in that project. Removed goods are returned too (with ``removed`` true)."""
+        ...
+
+    async def save(self, good: Good) -> Good:
+        """Write ``name``, ``description`` and ``removed`` of a good previously returned by
+        ``get_for_update`` in this unit of work; return it as stored."""
+        ...
+
+    async def reprioritize(self, good_id: int, project_id: int, new_priority: int) -> list[Good]:
+        """Give the good ``new_priority`` and move every other good whose priority is
+        ``>= new_priority`` up by one, serialised with ``add`` like it. If the good already has
+        ``new_priority`` nothing changes. Returns every good whose priority changed, as stored
+        after the change, ordered by priority. Lock the good with ``get_for_update`` first."""
+        ...
+
+    async def page(self, *, limit: int, offset: int) -> GoodsPage:
+        """Goods ``offset .. offset+limit-1`` (1-based positions) ordered by priority, then id,
+        removed ones included, with the counts of all and of removed goods."""
+        ...
+
+
+class ProjectsRepository(Protocol):
+    async def get(self, project_id: int) -> Project | None:
+        """The project, or ``None`` if there is none with that id."""
+        ...
+
+    async def add(self, *, name: str) -> Project:
+        """Create a project with the next id."""
+        ...
+
+    async def list(self) -> list[Project]:
+        """Every project, ordered by id."""
+        ...
+
+
+class Outbox(Protocol):
+    async def add(self, events: Sequence[GoodEvent]) -> None:
+        """Record ``events`` for publication; they become visible to the relay (and it is
+        woken) only when the unit of work commits, and vanish if it rolls back. Adding an
+        event whose ``event_id`` is already recorded raises ``StorageError``."""
+        ...
+
+
+class CatalogUnitOfWork(Protocol):
+    goods: GoodsRepository
+    projects: ProjectsRepository
+    outbox: Outbox
+
+    async def __aenter__(self) -> Self:
+        """Begin the transaction."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back unless ``commit()`` was called; release the connection."""
+        ...
+
+    async def commit(self) -> None:
+        """Make every change of this unit of work durable and visible, atomically."""
+        ...
+
+
+class CatalogStore(Protocol):
+    def unit_of_work(self) -> CatalogUnitOfWork:
+        """A fresh unit of work; enter it with ``async with``. One per use-case call."""
+        ...
