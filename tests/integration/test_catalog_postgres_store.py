@@ -1,0 +1,168 @@
+"""The Postgres catalog store on a real server: the catalog contract, then what only a
+database with concurrent connections can show (unique priorities, row locks)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+import pytest
+from attrs import evolve
+from psycopg_pool import AsyncConnectionPool
+
+from adapters.lru_cache import LruCache
+from adapters.postgres.catalog import PgCatalogStore
+from adapters.postgres.migrate import migrate
+from core.catalog.service import CatalogService
+from core.contracts.catalog import CatalogStoreContract, add_goods, priorities
+from core.errors import StorageError
+from core.ports.clock import SystemClock, Uuid4Generator
+
+
+class PgHarness:
+    def __init__(self, store: PgCatalogStore, dsn: str) -> None:
+        self.store = store
+        self.dsn = dsn
+
+    async def outbox_payloads(self) -> list[bytes]:
+        async with await psycopg.AsyncConnection.connect(self.dsn) as conn:
+            cur = await conn.execute("SELECT payload FROM outbox ORDER BY id")
+            return [bytes(row[0]) for row in await cur.fetchall()]
+
+
+@pytest.fixture
+async def pool(pg_url: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    await migrate(pg_url)
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        pg_url, min_size=1, max_size=60, open=False
+    )
+    await pool.open(wait=True, timeout=15)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def store(pool: AsyncConnectionPool[Any]) -> PgCatalogStore:
+    return PgCatalogStore(pool=pool, topic="goods.events")
+
+
+@pytest.fixture
+def harness(store: PgCatalogStore, pg_url: str) -> PgHarness:
+    return PgHarness(store, pg_url)
+
+
+class TestPgCatalogStore(CatalogStoreContract):
+    pass
+
+
+def service(store: PgCatalogStore) -> CatalogService:
+    return CatalogService(
+        store=store,
+        cache=LruCache(),
+        clock=SystemClock(),
+        ids=Uuid4Generator(),
+        encode_page=lambda page: b"",
+    )
+
+
+async def test_migrations_are_idempotent(pg_url: str) -> None:
+    assert {"0001_catalog", "0002_outbox"} <= set(await migrate(pg_url))
+    assert await migrate(pg_url) == []
+
+
+async def test_50_concurrent_creates_get_50_distinct_priorities(
+    store: PgCatalogStore,
+) -> None:
+    catalog = service(store)
+    goods = await asyncio.gather(
+        *(catalog.create_good(project_id=1, name=f"g{i}") for i in range(50))
+    )
+    assert sorted(g.priority for g in goods) == list(range(1, 51))
+    assert sorted((await priorities(store)).values()) == list(range(1, 51))
+
+
+async def test_concurrent_reprioritize_and_create_keep_priorities_unique(
+    store: PgCatalogStore,
+) -> None:
+    catalog = service(store)
+    seed = await add_goods(store, *(f"s{i}" for i in range(10)))
+    jobs = [catalog.create_good(project_id=1, name=f"n{i}") for i in range(20)]
+    jobs += [
+        catalog.reprioritize_good(good_id=g.id, project_id=1, new_priority=1 + i % 5)
+        for i, g in enumerate(seed)
+    ]
+    await asyncio.gather(*jobs)
+    values = list((await priorities(store)).values())
+    assert len(values) == 30
+    assert len(set(values)) == 30
+
+
+async def test_the_database_refuses_duplicate_priorities(pg_url: str) -> None:
+    await migrate(pg_url)
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        await conn.execute("INSERT INTO goods (project_id, name, priority) VALUES (1, 'a', 1)")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            await conn.execute("INSERT INTO goods (project_id, name, priority) VALUES (1, 'b', 1)")
+
+
+async def test_an_update_waits_for_the_row_lock_and_both_apply_in_order(
+    store: PgCatalogStore,
+) -> None:
+    (good,) = await add_goods(store, "a")
+    catalog = service(store)
+    first_locked = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def first() -> None:
+        async with store.unit_of_work() as uow:
+            locked = await uow.goods.get_for_update(good.id, 1)
+            assert locked is not None
+            first_locked.set()
+            await release_first.wait()
+            await uow.goods.save(evolve(locked, name="first", description="by first"))
+            await uow.commit()
+
+    first_task = asyncio.create_task(first())
+    await first_locked.wait()
+    second_task = asyncio.create_task(
+        catalog.update_good(good_id=good.id, project_id=1, name="second")
+    )
+    # The second update must be blocked on the row lock: prove it from the server's side.
+    deadline = time.monotonic() + 10
+    while not await _waiting_on_a_lock(store):
+        assert time.monotonic() < deadline, "the second update never waited for the lock"
+        assert not second_task.done()
+        await asyncio.sleep(0.02)
+    assert not second_task.done()
+    release_first.set()
+    await first_task
+    updated = await second_task
+    # Applied in order: the second saw the first's description and kept it.
+    assert (updated.name, updated.description) == ("second", "by first")
+
+
+async def _waiting_on_a_lock(store: PgCatalogStore) -> bool:
+    async with store.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        row = await cur.fetchone()
+    return bool(row and row[0] > 0)
+
+
+async def test_a_server_outage_is_a_storage_error(stack: Any, pg_url: str) -> None:
+    await migrate(pg_url)
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(pg_url, min_size=1, max_size=2, open=False)
+    await pool.open(wait=True)
+    store = PgCatalogStore(pool=pool, acquire_timeout=2)
+    try:
+        stack.stop("postgres")
+        with pytest.raises(StorageError):
+            await add_goods(store, "a")
+    finally:
+        stack.start("postgres")
+        await pool.close()
