@@ -18,7 +18,13 @@ from dependency_injector import containers, providers
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from adapters.lru_cache import LruCache
+from adapters.memory.catalog import MemoryCatalogStore
+from adapters.postgres.catalog import PgCatalogStore
+from adapters.redis_cache import RedisCache
+from core.catalog.service import CatalogService
 from core.ports.clock import SystemClock, Uuid4Generator
+from entrypoints.http.catalog import encode_page
 from entrypoints.settings import Settings
 
 
@@ -65,6 +71,31 @@ class Container(containers.DeclarativeContainer):
     redis = providers.Resource(init_redis, settings)
 
     # --- catalog ---------------------------------------------------------------------------
+    # catalog_store: PgCatalogStore | MemoryCatalogStore (settings.catalog_store);
+    # list_cache: RedisCache | LruCache (settings.list_cache); catalog_service: the use cases.
+    catalog_store = providers.Selector(
+        providers.Callable(lambda s: s.catalog_store, settings),
+        postgres=providers.Singleton(
+            PgCatalogStore, pool=pg_pool, topic=settings.provided.events_topic
+        ),
+        memory=providers.Singleton(
+            MemoryCatalogStore, clock=clock, topic=settings.provided.events_topic
+        ),
+    )
+    list_cache = providers.Selector(
+        providers.Callable(lambda s: s.list_cache, settings),
+        redis=providers.Singleton(RedisCache, client=redis, prefix="hexmarket:"),
+        lru=providers.Singleton(LruCache, maxsize=10_000),
+    )
+    catalog_service = providers.Singleton(
+        CatalogService,
+        store=catalog_store,
+        cache=list_cache,
+        clock=clock,
+        ids=ids,
+        encode_page=providers.Object(encode_page),
+        ttl=settings.provided.list_cache_ttl,
+    )
 
     # --- orders ----------------------------------------------------------------------------
 

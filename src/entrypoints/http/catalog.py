@@ -1,0 +1,318 @@
+"""Catalog routes, both dialects: ``/good...`` with ``projectId`` and ``/item...`` with
+``campaignId``, served by the same handlers. Handlers decode, call ``CatalogService``, encode.
+
+Bodies are decoded strictly (unknown fields are refused, naming them); every decoding problem
+becomes a 400 in the error envelope with ``details`` naming the field as the client spells it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, delete, get, patch, post
+from litestar.exceptions import ClientException, HTTPException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Parameter
+
+from core.catalog.models import Good, GoodsPage, Project
+from core.catalog.rules import LIMIT_MAX, PRIORITY_MAX
+from core.catalog.service import CatalogService
+from core.errors import ValidationError
+from entrypoints.http.errors import CODE_VALIDATION, EXCEPTION_HANDLERS, envelope
+
+# --- bodies ----------------------------------------------------------------------------------
+
+
+class GoodBody(msgspec.Struct, forbid_unknown_fields=True):
+    """A good's editable fields. ``name`` is trimmed, 1..255 characters; ``description`` at
+    most 10,000 (on update, omitted means unchanged)."""
+
+    name: str
+    description: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class ReprioritizeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    new_priority: Annotated[int, msgspec.Meta(ge=1, le=PRIORITY_MAX)]
+
+
+class ProjectBody(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+class GoodOut(msgspec.Struct, rename="camel"):
+    id: int
+    project_id: int
+    name: str
+    description: str
+    priority: int
+    removed: bool
+    created_at: datetime
+
+
+class ListMeta(msgspec.Struct):
+    total: int
+    removed: int
+    limit: int
+    offset: int
+
+
+class GoodsListOut(msgspec.Struct):
+    meta: ListMeta
+    goods: list[GoodOut]
+
+
+class RemovedOut(msgspec.Struct, rename="camel"):
+    id: int
+    campaign_id: int
+    removed: bool
+
+
+class PriorityOut(msgspec.Struct):
+    id: int
+    priority: int
+
+
+class PrioritiesOut(msgspec.Struct):
+    priorities: list[PriorityOut]
+
+
+class ProjectOut(msgspec.Struct, rename="camel"):
+    id: int
+    name: str
+    created_at: datetime
+
+
+class ProjectsOut(msgspec.Struct):
+    projects: list[ProjectOut]
+
+
+def good_out(good: Good) -> GoodOut:
+    return GoodOut(
+        id=good.id,
+        project_id=good.project_id,
+        name=good.name,
+        description=good.description,
+        priority=good.priority,
+        removed=good.removed,
+        created_at=good.created_at.astimezone(UTC),
+    )
+
+
+def project_out(project: Project) -> ProjectOut:
+    return ProjectOut(
+        id=project.id, name=project.name, created_at=project.created_at.astimezone(UTC)
+    )
+
+
+def encode_page(page: GoodsPage) -> bytes:
+    """The ``GET /goods/list`` response body: what the list cache stores and serves."""
+    return msgspec.json.encode(
+        GoodsListOut(
+            meta=ListMeta(
+                total=page.total, removed=page.removed, limit=page.limit, offset=page.offset
+            ),
+            goods=[good_out(g) for g in page.goods],
+        )
+    )
+
+
+# --- query parameters ------------------------------------------------------------------------
+
+ProjectIdQuery = Annotated[
+    int | None, Parameter(query="projectId", description="The project (`/good...` routes).")
+]
+CampaignIdQuery = Annotated[
+    int | None, Parameter(query="campaignId", description="The project (`/item...` routes).")
+]
+GoodIdQuery = Annotated[int, Parameter(query="id", description="The good.")]
+
+_QUERY_NAMES = {"project_id": "projectId", "campaign_id": "campaignId", "good_id": "id"}
+
+
+def _project(request: Request[Any, Any, Any], project_id: int | None, campaign: int | None) -> int:
+    chosen = project_id if project_id is not None else campaign
+    if chosen is None:
+        field = "campaignId" if request.url.path.startswith("/item") else "projectId"
+        raise ValidationError(details={field: "is required"})
+    return chosen
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+_BAD = {400: ResponseSpec(None, description="Validation error (error envelope)")}
+_MISSING = {
+    **_BAD,
+    404: ResponseSpec(None, description="No such good in that project, or removed"),
+}
+
+
+@post(
+    ["/good/create", "/item/create"],
+    status_code=200,
+    summary="Create a good at the end of the priority order",
+    responses={**_BAD, 404: ResponseSpec(None, description="No such project")},
+)
+async def create_good(
+    request: Request[Any, Any, Any],
+    catalog: CatalogService,
+    data: GoodBody,
+    project_id: ProjectIdQuery = None,
+    campaign_id: CampaignIdQuery = None,
+) -> GoodOut:
+    good = await catalog.create_good(
+        project_id=_project(request, project_id, campaign_id),
+        name=data.name,
+        description="" if data.description is msgspec.UNSET else data.description,
+    )
+    return good_out(good)
+
+
+@patch(
+    ["/good/update", "/item/update"],
+    summary="Rename a good and optionally replace its description",
+    responses=_MISSING,
+)
+async def update_good(
+    request: Request[Any, Any, Any],
+    catalog: CatalogService,
+    data: GoodBody,
+    good_id: GoodIdQuery,
+    project_id: ProjectIdQuery = None,
+    campaign_id: CampaignIdQuery = None,
+) -> GoodOut:
+    good = await catalog.update_good(
+        good_id=good_id,
+        project_id=_project(request, project_id, campaign_id),
+        name=data.name,
+        description=None if data.description is msgspec.UNSET else data.description,
+    )
+    return good_out(good)
+
+
+@delete(
+    ["/good/remove", "/item/remove"],
+    status_code=200,
+    summary="Soft-remove a good",
+    responses=_MISSING,
+)
+async def remove_good(
+    request: Request[Any, Any, Any],
+    catalog: CatalogService,
+    good_id: GoodIdQuery,
+    project_id: ProjectIdQuery = None,
+    campaign_id: CampaignIdQuery = None,
+) -> RemovedOut:
+    removed = await catalog.remove_good(
+        good_id=good_id, project_id=_project(request, project_id, campaign_id)
+    )
+    return RemovedOut(id=removed.id, campaign_id=removed.project_id, removed=True)
+
+
+@patch(
+    ["/good/reprioritiize", "/good/reprioritize", "/item/reprioritize"],
+    summary="Move a good to a new priority; the goods at or after it move up by one",
+    description="Returns every good whose priority changed, the target included.",
+    responses=_MISSING,
+)
+async def reprioritize_good(
+    request: Request[Any, Any, Any],
+    catalog: CatalogService,
+    data: ReprioritizeBody,
+    good_id: GoodIdQuery,
+    project_id: ProjectIdQuery = None,
+    campaign_id: CampaignIdQuery = None,
+) -> PrioritiesOut:
+    changes = await catalog.reprioritize_good(
+        good_id=good_id,
+        project_id=_project(request, project_id, campaign_id),
+        new_priority=data.new_priority,
+    )
+    return PrioritiesOut(priorities=[PriorityOut(id=c.id, priority=c.priority) for c in changes])
+
+
+@get(
+    ["/goods/list", "/items/list"],
+    summary="A page of goods ordered by priority, then id (cached for 60 s)",
+    responses={200: ResponseSpec(GoodsListOut, description="The page"), **_BAD},
+)
+async def list_goods(
+    catalog: CatalogService,
+    limit: Annotated[int, Parameter(ge=1, le=LIMIT_MAX, description="Page size.")] = 10,
+    offset: Annotated[
+        int, Parameter(ge=0, description="1-based position of the first good; 0 reads as 1.")
+    ] = 1,
+) -> Response[bytes]:
+    body = await catalog.list_goods(limit=limit, offset=offset)
+    return Response(body, media_type="application/json")
+
+
+@get("/projects/list", summary="Every project, ordered by id")
+async def list_projects(catalog: CatalogService) -> ProjectsOut:
+    return ProjectsOut(projects=[project_out(p) for p in await catalog.list_projects()])
+
+
+@post("/project/create", status_code=200, summary="Create a project", responses=_BAD)
+async def create_project(catalog: CatalogService, data: ProjectBody) -> ProjectOut:
+    return project_out(await catalog.create_project(name=data.name))
+
+
+# --- decoding errors -------------------------------------------------------------------------
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+
+
+def decoding_details(exc: ClientException) -> dict[str, str]:
+    """``details`` naming each offending field as the client spells it."""
+    details: dict[str, str] = {}
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message, key = str(item.get("message", "invalid")), str(item.get("key") or "body")
+        unknown = _UNKNOWN_FIELD.search(message)
+        if unknown:
+            details[unknown.group(1)] = "unknown field"
+        elif key == "data":
+            missing = isinstance(exc.__cause__, msgspec.ValidationError) and "`data`" in str(
+                exc.__cause__
+            )
+            details["body"] = "a JSON object is required" if missing else message
+        else:
+            details[_QUERY_NAMES.get(key, key)] = message
+    if not details:
+        details["body"] = "malformed JSON" if "JSON" in str(exc.detail) else str(exc.detail)
+    return details
+
+
+def _client_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if exc.status_code != 400 or not isinstance(exc, ClientException):
+        handler = EXCEPTION_HANDLERS[HTTPException]
+        response: Response[dict[str, Any]] = handler(request, exc)
+        return response
+    return envelope(400, CODE_VALIDATION, "errors.common.validation", decoding_details(exc))
+
+
+ROUTES = [
+    Router(
+        path="/",
+        route_handlers=[
+            create_good,
+            update_good,
+            remove_good,
+            reprioritize_good,
+            list_goods,
+            list_projects,
+            create_project,
+        ],
+        tags=["catalog"],
+        exception_handlers={HTTPException: _client_error},
+    )
+]
+
+DEPENDENCIES = {"catalog": "catalog_service"}
