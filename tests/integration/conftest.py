@@ -1,0 +1,1 @@
+"""Integration tests run against real servers: the fixtures live in ``tests/conftest.py``."""
