@@ -1,0 +1,154 @@
+"""The audit log store on ClickHouse (clickhouse-connect): a server over HTTP in production,
+the embedded engine (``chdb:///path``) as the single-process default.
+
+The table is a ``ReplacingMergeTree`` ordered by ``(ProjectId, EventTime, EventId)``: a
+redelivered event has the same sorting key as its first copy, so merges collapse them, and
+queries read ``FINAL`` so a copy not merged yet is never visible either. The table is created
+at start (``CREATE ... IF NOT EXISTS``) in ``database``; both are the adapter's to own.
+
+clickhouse-connect is blocking: every call runs in a worker thread, one at a time per store
+(the embedded engine is one per process and not meant for concurrent sessions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from core.catalog.events import GoodEvent
+from core.errors import LogStoreError
+
+T = TypeVar("T")
+
+COLUMNS = (
+    "EventId",
+    "Type",
+    "Id",
+    "ProjectId",
+    "Name",
+    "Description",
+    "Priority",
+    "Removed",
+    "EventTime",
+)
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    EventId     UUID,
+    Type        LowCardinality(String),
+    Id          Int64,
+    ProjectId   Int64,
+    Name        String,
+    Description String,
+    Priority    Int64,
+    Removed     Bool,
+    EventTime   DateTime64(6, 'UTC'),
+    INDEX idx_id Id TYPE minmax GRANULARITY 4,
+    INDEX idx_project ProjectId TYPE set(1000) GRANULARITY 4,
+    INDEX idx_name Name TYPE bloom_filter(0.01) GRANULARITY 4
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (ProjectId, EventTime, EventId)
+"""
+
+
+class ClickHouseLogStore:
+    def __init__(
+        self, url: str, *, database: str = "hexmarket", table: str = "goods_events"
+    ) -> None:
+        if not database.replace("_", "").isalnum() or not table.replace("_", "").isalnum():
+            raise ValueError("database and table names must be alphanumeric")
+        self._url = url
+        self._database = database
+        self._table = f"`{database}`.`{table}`"
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _call(self, fn: Callable[[Any], T]) -> T:
+        async with self._lock:
+            try:
+                if self._client is None:
+                    self._client = await asyncio.to_thread(self._connect)
+                return await asyncio.to_thread(fn, self._client)
+            except (ClickHouseError, OSError) as exc:
+                raise LogStoreError(f"ClickHouse failed: {exc}") from exc
+
+    def _connect(self) -> Any:
+        client = clickhouse_connect.get_client(dsn=self._url)
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{self._database}`")
+        client.command(_DDL.format(table=self._table))
+        return client
+
+    async def start(self) -> None:
+        """Connect and create the table (optional: the first call does it)."""
+        await self._call(lambda client: None)
+
+    async def append(self, events: Sequence[GoodEvent]) -> None:
+        if not events:
+            return
+        rows = [
+            [
+                e.event_id,
+                e.type,
+                e.id,
+                e.project_id,
+                e.name,
+                e.description,
+                e.priority,
+                e.removed,
+                e.event_time.astimezone(UTC),
+            ]
+            for e in events
+        ]
+        await self._call(lambda client: client.insert(self._table, rows, column_names=COLUMNS))
+
+    async def query(
+        self, *, project_id: int | None = None, good_id: int | None = None, limit: int = 100
+    ) -> list[GoodEvent]:
+        where, params = [], {"limit": int(limit)}
+        if project_id is not None:
+            where.append("ProjectId = {project_id:Int64}")
+            params["project_id"] = project_id
+        if good_id is not None:
+            where.append("Id = {good_id:Int64}")
+            params["good_id"] = good_id
+        sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM {self._table} FINAL"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY EventTime DESC, toString(EventId) DESC LIMIT {limit:UInt32}"
+        )
+        rows = await self._call(lambda client: client.query(sql, parameters=params).result_rows)
+        return [_event(row) for row in rows]
+
+    async def ping(self) -> None:
+        await self._call(lambda client: client.command("SELECT 1"))
+
+    async def close(self) -> None:
+        async with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            await asyncio.to_thread(client.close)
+
+
+def _event(row: Sequence[Any]) -> GoodEvent:
+    event_id, type_, id_, project_id, name, description, priority, removed, event_time = row
+    moment: datetime = event_time
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return GoodEvent(
+        event_id=event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id)),
+        type=type_,
+        id=int(id_),
+        project_id=int(project_id),
+        name=name,
+        description=description,
+        priority=int(priority),
+        removed=bool(removed),
+        event_time=moment.astimezone(UTC),
+    )

@@ -1,0 +1,83 @@
+"""The audit trail's ports: the log store the events end in, and the outbox the relay drains.
+
+Audit events are ``core.catalog.events.GoodEvent``: the state of one good right after one
+change, identified by ``event_id`` from the outbox all the way to the log store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+import attrs
+
+from core.catalog.events import GoodEvent
+
+MAX_QUERY_LIMIT = 1000
+
+
+class LogStore(Protocol):
+    async def append(self, events: Sequence[GoodEvent]) -> None:
+        """Store ``events`` in one batch write: all of them or (on ``LogStoreError``) none
+        visible as a half batch the caller cannot repair by retrying. Idempotent by
+        ``event_id``: an event appended again, in the same batch or any later one, is never
+        visible twice. An empty batch is a no-op."""
+        ...
+
+    async def query(
+        self, *, project_id: int | None = None, good_id: int | None = None, limit: int = 100
+    ) -> list[GoodEvent]:
+        """At most ``limit`` (1..``MAX_QUERY_LIMIT``) events matching every given filter,
+        newest first: by ``event_time`` descending, ties by ``str(event_id)`` descending.
+        Each event appears once. Raises ``LogStoreError`` when the store is unreachable."""
+        ...
+
+    async def ping(self) -> None:
+        """Return if the store is reachable, else raise ``LogStoreError``."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class PendingEvent:
+    """An outbox record waiting for the broker: ``payload`` goes to ``topic`` verbatim, with
+    ``key`` (the event id) as the broker's de-duplication id and partitioning key."""
+
+    id: int
+    event_id: uuid.UUID
+    topic: str
+    key: str
+    payload: bytes
+
+
+class ClaimedBatch(Protocol):
+    records: Sequence[PendingEvent]
+
+    async def mark_sent(self) -> None:
+        """Mark every record of the batch sent; durable when the claim's context exits
+        without an exception. Call only after the broker acknowledged all of them."""
+        ...
+
+
+class OutboxRelayStore(Protocol):
+    def claim(self, limit: int) -> AbstractAsyncContextManager[ClaimedBatch]:
+        """Hold up to ``limit`` unsent records, oldest first, skipping records other relays
+        hold (``FOR UPDATE SKIP LOCKED``), until the context exits. Records not marked sent
+        (an exception, a crash, no ``mark_sent``) stay unsent and are claimed again later.
+        Raises ``StorageError`` when the database is unreachable."""
+        ...
+
+    async def wait_for_new(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Return when records may have been added since the last claim, or after ``timeout``
+        seconds, whichever comes first. Spurious wake-ups are allowed; missed ones are not
+        worse than ``timeout``."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+        ...
