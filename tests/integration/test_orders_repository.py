@@ -1,0 +1,90 @@
+"""The order repository contract on the in-memory reference and on real PostgreSQL, and a
+stateful agreement test between the two."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from adapters.memory.orders import MemoryOrderRepository
+from adapters.postgres.migrate import migrate
+from adapters.postgres.orders import PgOrderRepository
+from core.contracts.orders import (  # noqa: F401  (canonical_sample is a fixture)
+    OrderRepositoryContract,
+    canonical_sample,
+    example_document,
+    order_from,
+    run_agreement,
+)
+from core.errors import StorageError
+from core.ports.orders import OrderRepository
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def order_repository(request: pytest.FixtureRequest) -> AsyncIterator[OrderRepository]:
+    if request.param == "memory":
+        yield MemoryOrderRepository()
+        return
+    pg_url = request.getfixturevalue("pg_url")
+    await migrate(pg_url)
+    async with AsyncConnectionPool(pg_url, min_size=1, max_size=4, open=False) as pool:
+        yield PgOrderRepository(pool)
+
+
+class TestOrderRepository(OrderRepositoryContract):
+    pass
+
+
+async def test_a_batch_is_all_or_nothing(pg_url: str) -> None:
+    await migrate(pg_url)
+    async with AsyncConnectionPool(pg_url, min_size=1, max_size=2, open=False) as pool:
+        repo = PgOrderRepository(pool)
+        async with pool.connection() as conn:  # make the items insert fail for one order
+            await conn.execute(
+                "ALTER TABLE items ADD CONSTRAINT no_poison CHECK (rid NOT LIKE 'rid-poison%')"
+            )
+        good = order_from(example_document("good", 1))
+        poison = order_from(example_document("poison", 2))
+        with pytest.raises(StorageError):
+            await repo.add_many([good, poison])
+        assert await repo.count() == 0
+        assert await repo.get("good") is None
+
+
+async def test_an_unreachable_database_is_a_storage_error() -> None:
+    pool = AsyncConnectionPool(
+        "postgresql://nobody@127.0.0.1:1/none", min_size=1, open=False, timeout=0.5
+    )
+    repo = PgOrderRepository(pool)
+    await pool.open(wait=False)
+    try:
+        with pytest.raises(StorageError):
+            await repo.get("x")
+        with pytest.raises(StorageError):
+            await repo.add_many([order_from(example_document("x", 1))])
+    finally:
+        await pool.close()
+
+
+def test_postgres_agrees_with_the_reference_model(pg_url: str) -> None:
+    asyncio.run(migrate(pg_url))
+    pools: list[AsyncConnectionPool] = []
+
+    async def make_subject() -> OrderRepository:
+        pool = AsyncConnectionPool(pg_url, min_size=1, max_size=2, open=False)
+        await pool.open()
+        async with pool.connection() as conn:
+            await conn.execute("TRUNCATE orders CASCADE")
+        pools.append(pool)
+        return PgOrderRepository(pool)
+
+    async def make_reference() -> OrderRepository:
+        return MemoryOrderRepository()
+
+    async def cleanup(_: OrderRepository) -> None:
+        await pools.pop().close()
+
+    run_agreement(make_subject, make_reference, max_examples=20, cleanup=cleanup)
