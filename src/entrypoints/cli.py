@@ -1,26 +1,209 @@
-"""The ``hexmarket`` console script."""
+"""The ``hexmarket`` console script.
+
+Every command validates the configuration first and, for the processes that talk to servers,
+checks that each one answers; a problem ends the command with exit code 1 and one line on
+stderr, e.g. ``error: cannot reach PostgreSQL at postgresql://app:***@db:5432/app: connection
+refused``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, NoReturn, TypeVar
 
 import click
+import pydantic
 
+from entrypoints import probes, runtime
 from entrypoints.settings import Settings
 
+T = TypeVar("T")
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+log = logging.getLogger("hexmarket")
+
+
+def fail(message: str) -> NoReturn:
+    """One line on stderr and exit code 1."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def describe_validation_error(exc: pydantic.ValidationError) -> str:
+    from entrypoints.settings_doc import env_names
+
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        info = Settings.model_fields.get(field)
+        name = env_names(field, info)[0] if info is not None else field
+        parts.append(f"{name}: {error['msg']}")
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and ``.env``; invalid ones end the command."""
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except pydantic.ValidationError as exc:
+        fail(describe_validation_error(exc))
+    from entrypoints.logging import configure
+
+    configure(settings.log_level, json_lines=settings.log_json)
+    return settings
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main``; configuration and reachability errors become one line and exit 1."""
+    try:
+        return asyncio.run(main)
+    except (probes.ConfigurationError, probes.UnreachableError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:  # interrupted before the signal handlers were in place
+        sys.exit(130)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="hexmarket")
 def main() -> None:
-    """hexmarket: goods catalog with an audit trail, and order ingest."""
+    """hexmarket: goods catalog with an audit trail, and order ingest.
+
+    Configuration comes from HEXMARKET_* environment variables (and a .env file); see the
+    README's configuration table.
+    """
+
+
+# --- migrate -------------------------------------------------------------------------------------
 
 
 @main.command()
 def migrate() -> None:
-    """Apply pending PostgreSQL migrations."""
-    from adapters.postgres.migrate import migrate as run
+    """Apply pending PostgreSQL migrations (safe to run from several processes at once)."""
+    settings = load_settings()
+    run_async(_migrate(settings))
 
-    settings = Settings()
-    if not settings.postgres_url:
-        raise click.ClickException("HEXMARKET_POSTGRES_URL is not set")
-    applied = asyncio.run(run(settings.postgres_url))
+
+async def _migrate(settings: Settings) -> None:
+    from adapters.postgres.migrate import migrate as run
+    from core.errors import StorageError
+
+    await runtime.check_servers(settings, ["migrate"])
+    assert settings.postgres_url is not None  # checked above
+    try:
+        applied = await run(settings.postgres_url)
+    except StorageError as exc:
+        fail(str(exc).splitlines()[0])
     click.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default=None, help="Listen address [HEXMARKET_HTTP_HOST].")
+@click.option("--port", type=int, default=None, help="Listen port [HEXMARKET_HTTP_PORT].")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the HTTP API and the web page (GET /health, /ready, /metrics, /schema/swagger)."""
+    settings = load_settings(http_host=host, http_port=port)
+    sys.exit(run_async(_serve(settings)))
+
+
+async def _serve(settings: Settings) -> int:
+    from entrypoints.container import Container
+    from entrypoints.http.app import create_app
+
+    await runtime.check_servers(settings, ["serve"])
+    container = Container(settings=settings)
+    app = create_app(container)
+    server = runtime.http_server(app, settings)
+    stop = asyncio.Event()
+
+    async def http(own_stop: asyncio.Event) -> None:
+        await runtime.serve_http_until(server, own_stop)
+
+    with runtime.stop_on_signals(stop):
+        try:
+            return await runtime.run_tasks({"http": http}, stop)
+        finally:
+            await runtime.close_container(container)
+
+
+# --- workers -------------------------------------------------------------------------------------
+
+
+def _worker_command(role: str, doc: str) -> click.Command:
+    def command() -> None:
+        settings = load_settings()
+        sys.exit(run_async(_run_worker(settings, role)))
+
+    command.__doc__ = doc
+    return main.command(name=role)(command)
+
+
+async def _run_worker(settings: Settings, role: str) -> int:
+    from entrypoints import metrics
+    from entrypoints.container import Container
+
+    await runtime.check_servers(settings, [role])  # type: ignore[list-item]
+    try:
+        worker = runtime.load_worker(role)
+    except runtime.WorkerMissingError as exc:
+        fail(str(exc))
+    if settings.metrics_port is not None:
+        metrics.serve_metrics(settings.metrics_port, settings.http_host)
+        log.info("metrics listening", extra={"port": settings.metrics_port})
+    container = Container(settings=settings)
+    stop = asyncio.Event()
+
+    async def run(own_stop: asyncio.Event) -> None:
+        await worker(container, own_stop)
+
+    tasks: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {role: run}
+    with runtime.stop_on_signals(stop):
+        try:
+            return await runtime.run_tasks(tasks, stop)
+        finally:
+            await runtime.close_container(container)
+
+
+_worker_command(
+    "consume-orders",
+    "Ingest orders from the broker (HEXMARKET_ORDERS_BROKER) into PostgreSQL; invalid ones go "
+    "to the dead-letter topic.",
+)
+_worker_command(
+    "relay-outbox",
+    "Publish audit events from the PostgreSQL outbox to the broker (HEXMARKET_EVENTS_BROKER).",
+)
+_worker_command(
+    "write-logs",
+    "Write audit events from the broker into the log store (ClickHouse) in batches.",
+)
+
+
+# --- dev -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="HTTP port [HEXMARKET_HTTP_PORT].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Work directory of the embedded servers [HEXMARKET_DATA_DIR].",
+)
+def dev(port: int | None, data_dir: str | None) -> None:
+    """Everything in one process: embedded PostgreSQL, Redis, NATS and ClickHouse engine (Kafka
+    when a broker setting names it), migrations, HTTP, orders consumer, outbox relay and log
+    writer. Data persists in the work directory. Ctrl-C stops everything."""
+    from entrypoints import dev as dev_module
+    from entrypoints.devstack import DevStackError
+
+    settings = load_settings(http_port=port, data_dir=data_dir)
+    try:
+        code = run_async(dev_module.run(settings))
+    except DevStackError as exc:
+        fail(str(exc).splitlines()[0])
+    sys.exit(code)

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     )
     pg_pool_size: int = Field(20, ge=2, description="Largest PostgreSQL connection pool size.")
     max_body_bytes: int = Field(65536, ge=1024, description="Largest accepted request body.")
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of a /metrics listener in the worker processes (HTTP serves /metrics).",
+    )
 
     # --- adapter choice ------------------------------------------------------------------------
     catalog_store: Literal["postgres", "memory"] = Field(

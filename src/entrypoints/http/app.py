@@ -91,6 +91,7 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         guards=guards(settings.api_token),
         middleware=[latency_middleware],
+        logging_config=None,  # entrypoints.logging configures the process's structured logs
         openapi_config=OpenAPIConfig(
             title="hexmarket",
             version=_version(),

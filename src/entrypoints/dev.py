@@ -1,0 +1,172 @@
+"""``hexmarket dev``: the whole system in one process on the embedded default.
+
+The supervisor (``DevStack``) starts PostgreSQL, Redis, NATS (and Kafka when a broker setting
+asks for it) with their data under ``settings.data_dir``, so data survives restarts; ClickHouse
+is chDB's in-process engine in the same directory unless a URL is configured. Then migrations,
+then the HTTP API and the three workers as tasks of one event loop, a banner with the URLs,
+and on SIGINT / SIGTERM an orderly stop: workers finish the batch in hand, HTTP drains, clients
+close, the servers stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TextIO
+
+from entrypoints import probes, runtime
+from entrypoints.container import Container
+from entrypoints.settings import Settings
+
+log = logging.getLogger("hexmarket.dev")
+
+
+def _stack_env(settings: Settings) -> dict[str, str]:
+    """The external-server variables as ``Settings`` read them (``.env`` included)."""
+    env = {
+        "HEXMARKET_POSTGRES_URL": settings.postgres_url,
+        "HEXMARKET_REDIS_URL": settings.redis_url,
+        "HEXMARKET_NATS_URL": settings.nats_url,
+        "HEXMARKET_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "HEXMARKET_CLICKHOUSE_URL": settings.clickhouse_url,
+    }
+    return {key: value for key, value in env.items() if value}
+
+
+def with_servers(settings: Settings, stack: Any) -> Settings:
+    """``settings`` with each needed server's URL filled in from the supervisor."""
+    brokers = {settings.orders_broker, settings.events_broker}
+    names: list[str] = []
+    if "postgres" in (settings.catalog_store, settings.orders_store):
+        names.append("postgres")
+    if "redis" in (settings.list_cache, settings.orders_cache):
+        names.append("redis")
+    names += [b for b in ("nats", "kafka") if b in brokers]
+    urls: dict[str, str] = stack.ensure(*names) if names else {}
+    update: dict[str, Any] = {}
+    if "postgres" in urls:
+        update["postgres_url"] = urls["postgres"]
+    if "redis" in urls:
+        update["redis_url"] = urls["redis"]
+    if "nats" in urls:
+        update["nats_url"] = urls["nats"]
+    if "kafka" in urls:
+        update["kafka_bootstrap_servers"] = urls["kafka"]
+    if settings.log_store == "clickhouse":
+        update["clickhouse_url"] = stack.clickhouse_url()
+    return settings.model_copy(update=update)
+
+
+def banner(settings: Settings, port: int, workers: list[str], missing: list[str]) -> str:
+    host = settings.http_host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - only displayed
+    base = f"http://{shown}:{port}"
+    rows = [
+        ("web page", f"{base}/"),
+        ("Swagger UI", f"{base}/schema/swagger"),
+        ("OpenAPI", f"{base}/schema/openapi.json"),
+        ("metrics", f"{base}/metrics"),
+        ("ready", f"{base}/ready"),
+    ]
+    servers = [
+        ("PostgreSQL", settings.postgres_url),
+        ("Redis", settings.redis_url),
+        ("NATS", settings.nats_url),
+        ("Kafka", settings.kafka_bootstrap_servers),
+        ("ClickHouse", settings.clickhouse_url),
+    ]
+    rows += [(label, probes.mask_password(url)) for label, url in servers if url]
+    rows.append(("data", str(settings.data_dir.resolve())))
+    rows.append(("workers", ", ".join(workers) or "none"))
+    if missing:
+        rows.append(("not built", ", ".join(missing)))
+    width = max(len(label) for label, _ in rows)
+    lines = ["", "hexmarket dev is running"]
+    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+    lines += ["Ctrl-C stops everything.", ""]
+    return "\n".join(lines)
+
+
+async def run(settings: Settings, *, out: TextIO | None = None) -> int:
+    """Run everything until SIGINT / SIGTERM; returns the exit code."""
+    from adapters.postgres.migrate import migrate
+    from entrypoints.devstack import DevStack
+    from entrypoints.http.app import create_app
+
+    out = out or sys.stdout
+    stop = asyncio.Event()
+    with runtime.stop_on_signals(stop):
+        stack = DevStack(settings.data_dir, env=_stack_env(settings))
+        try:
+            log.info("starting servers", extra={"data_dir": str(stack.workdir)})
+            ready_settings = await asyncio.to_thread(with_servers, settings, stack)
+            if stop.is_set():
+                return 0
+            if ready_settings.postgres_url:
+                applied = await migrate(ready_settings.postgres_url)
+                log.info("migrations applied", extra={"count": len(applied)})
+            return await _run_processes(ready_settings, stop, out, create_app)
+        finally:
+            await asyncio.to_thread(stack.close)
+            log.info("servers stopped")
+
+
+async def _run_processes(
+    settings: Settings,
+    stop: asyncio.Event,
+    out: TextIO,
+    create_app: Callable[[Container], Any],
+) -> int:
+    container = Container(settings=settings)
+    workers: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {}
+    missing: list[str] = []
+    for role in runtime.WORKERS:
+        try:
+            worker = runtime.load_worker(role)
+        except runtime.WorkerMissingError:
+            missing.append(role)
+            log.warning("worker not available in this build", extra={"worker": role})
+            continue
+        workers[role] = _bind(worker, container)
+
+    app = create_app(container)
+    app.state.roles = probes.ALL_ROLES if not missing else ("serve",)
+    server = runtime.http_server(app, settings)
+
+    async def http(own_stop: asyncio.Event) -> None:
+        await runtime.serve_http_until(server, own_stop)
+
+    async def announce(own_stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 60
+        # uvicorn exposes start-up only as a flag
+        while not server.started and loop.time() < end and not own_stop.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if server.started:
+            port = server.bound_port() or settings.http_port
+            out.write(banner(settings, port, list(workers), missing) + "\n")
+            out.flush()
+        await own_stop.wait()
+
+    tasks: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {
+        **workers,
+        "http": http,
+        "banner": announce,
+    }
+    try:
+        # workers finish and commit the batch in hand first; HTTP drains after them (the app's
+        # lifespan closes the shared clients when it ends)
+        return await runtime.run_tasks(tasks, stop, order=[list(workers), ["http", "banner"]])
+    finally:
+        await runtime.close_container(container)
+
+
+def _bind(
+    worker: runtime.WorkerFn, container: Container
+) -> Callable[[asyncio.Event], Awaitable[None]]:
+    async def run_worker(own_stop: asyncio.Event) -> None:
+        await worker(container, own_stop)
+
+    return run_worker

@@ -1,0 +1,204 @@
+"""Process plumbing shared by the long-running commands and ``hexmarket dev``: start-up checks,
+signal handling, the HTTP server inside the running event loop, workers as tasks, and an
+orderly stop (workers finish the batch in hand first, then HTTP, then the clients close)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any
+
+import uvicorn
+
+from entrypoints import probes
+from entrypoints.container import Container
+from entrypoints.settings import Settings
+
+log = logging.getLogger("hexmarket")
+
+WorkerFn = Callable[[Container, asyncio.Event], Awaitable[None]]
+
+#: process role -> (module, function) of its worker; each runs until its stop event is set.
+WORKERS: dict[str, tuple[str, str]] = {
+    "consume-orders": ("entrypoints.workers.orders_consumer", "run_orders_consumer"),
+    "relay-outbox": ("entrypoints.workers.relay", "run_relay"),
+    "write-logs": ("entrypoints.workers.logwriter", "run_log_writer"),
+}
+
+#: How long an orderly stop may take before the remaining tasks are cancelled.
+STOP_GRACE_SECONDS = 20.0
+
+
+class WorkerMissingError(Exception):
+    """The worker's module is not part of this build."""
+
+
+def load_worker(role: str) -> WorkerFn:
+    module_name, function = WORKERS[role]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
+            raise
+        raise WorkerMissingError(f"{role}: {module_name} is not available") from exc
+    worker: WorkerFn = getattr(module, function)
+    return worker
+
+
+async def check_servers(settings: Settings, roles: Sequence[probes.Role]) -> None:
+    """Raise ``ConfigurationError`` / ``UnreachableError`` for the first server that fails."""
+    deps = probes.needed(settings, roles)
+    results = await probes.check_all(deps, within=3.0)
+    for dep in deps:
+        reason = results[dep.name]
+        if reason is not None:
+            raise probes.UnreachableError(dep, reason)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT / SIGTERM set ``stop`` (a second SIGINT while stopping is left to the default)."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+
+    def handle(sig: signal.Signals) -> None:
+        if stop.is_set() and sig == signal.SIGINT:
+            log.warning("second interrupt: stopping now")
+            loop.remove_signal_handler(sig)
+        log.info("stop requested", extra={"signal": sig.name})
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, handle, sig)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+
+
+class HttpServer(uvicorn.Server):
+    """uvicorn's server without its own signal handling: the process's stop event drives it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def bound_port(self) -> int | None:
+        for server in getattr(self, "servers", []):
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return None
+
+
+def http_server(app: Any, settings: Settings) -> HttpServer:
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    return HttpServer(config)
+
+
+async def serve_http_until(server: HttpServer, stop: asyncio.Event) -> None:
+    """Run ``server`` until ``stop`` is set (or the server ends by itself)."""
+    serving = asyncio.create_task(server.serve(), name="http")
+    waiting = asyncio.create_task(stop.wait(), name="http-stop")
+    try:
+        await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiting.cancel()
+    server.should_exit = True
+    try:
+        await serving
+    except SystemExit as exc:  # uvicorn exits when the app's start-up failed
+        raise RuntimeError("HTTP server failed to start (see the log above)") from exc
+
+
+async def run_tasks(
+    tasks: dict[str, Callable[[asyncio.Event], Awaitable[None]]],
+    stop: asyncio.Event,
+    *,
+    order: Sequence[Sequence[str]] | None = None,
+) -> int:
+    """Run each named task with its own stop event until ``stop`` is set or one task ends.
+
+    A task that ends by itself (an error, or a return before it was asked to stop) stops the
+    others. On stop, the groups in ``order`` are stopped one after the other (all tasks at once
+    by default), each waited for. Returns the process exit code: 0 for a requested stop with no
+    task failing, 1 otherwise.
+    """
+    own_stops = {name: asyncio.Event() for name in tasks}
+    running = {
+        name: asyncio.create_task(_call(fn, own_stops[name]), name=name)
+        for name, fn in tasks.items()
+    }
+    stop_wait = asyncio.create_task(stop.wait(), name="stop")
+    failed = False
+    done, _ = await asyncio.wait(
+        {*running.values(), stop_wait}, return_when=asyncio.FIRST_COMPLETED
+    )
+    for task in done:
+        if task is stop_wait:
+            continue
+        failed = True
+        exc = None if task.cancelled() else task.exception()
+        log.error(
+            "task ended unexpectedly; stopping the others",
+            extra={"task": task.get_name(), "error": repr(exc) if exc else "returned"},
+        )
+    stop.set()
+    stop_wait.cancel()
+    groups = list(order) if order else [list(tasks)]
+    grouped = {name for group in groups for name in group}
+    groups.append([name for name in tasks if name not in grouped])
+    loop = asyncio.get_running_loop()
+    end = loop.time() + STOP_GRACE_SECONDS
+    for group in groups:
+        members = [running[name] for name in group if name in running]
+        for name in group:
+            if name in own_stops:
+                own_stops[name].set()
+        if not members:
+            continue
+        _, pending = await asyncio.wait(members, timeout=max(0.1, end - loop.time()))
+        for task in pending:
+            log.warning("task did not stop in time; cancelling", extra={"task": task.get_name()})
+            task.cancel()
+        for task in members:
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    await task
+                except Exception as exc:
+                    if task not in done:
+                        failed = True
+                        log.error(
+                            "task failed while stopping",
+                            extra={"task": task.get_name(), "error": repr(exc)},
+                        )
+    return 1 if failed else 0
+
+
+async def _call(fn: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event) -> None:
+    await fn(stop)
+    if not stop.is_set():
+        raise RuntimeError("returned before it was asked to stop")
+
+
+async def close_container(container: Container) -> None:
+    result = container.shutdown_resources()
+    if inspect.isawaitable(result):
+        await result
