@@ -118,10 +118,12 @@ def run(
     duration_s: float,
     threads: int = 2,
     paths: Sequence[str] | None = None,
+    script: Path | None = None,
     workdir: Path,
     timeout_s: float = 10.0,
 ) -> WrkResult:
-    """Run wrk against ``url`` (``paths``: cycle through these request paths instead)."""
+    """Run wrk against ``url``; ``paths``: cycle through these request paths instead;
+    ``script``: a Lua script of one's own."""
     argv = [
         ensure_installed(),
         f"-t{threads}",
@@ -137,6 +139,8 @@ def run(
         listing = workdir / "paths.txt"
         listing.write_text("\n".join(paths) + "\n")
         argv += ["-s", str(script), url, "--", str(listing), str(threads)]
+    elif script is not None:
+        argv += ["-s", str(script), url]
     else:
         argv.append(url)
     done = subprocess.run(  # noqa: S603
