@@ -648,6 +648,8 @@ def _ensure_kafka_jars(jars: Path, log_path: Path) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one resolve at a time across processes
         if stamp.exists() and stamp.stat().st_mtime >= KAFKA_POM.stat().st_mtime:
             return
+        for old in jars.glob("*.jar"):  # a changed pom must not leave two versions on the path
+            old.unlink()
         with log_path.open("wb") as log:
             code = subprocess.call(  # noqa: S603 - fixed argv
                 [
