@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import JSONBody, QueryParameter
 
 from core.catalog.models import Good, GoodsPage, Project
 from core.catalog.rules import LIMIT_MAX, PRIORITY_MAX
@@ -40,6 +41,9 @@ class ReprioritizeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel
 
 class ProjectBody(msgspec.Struct, forbid_unknown_fields=True):
     name: str
+
+
+_Body = TypeVar("_Body", bound=msgspec.Struct)
 
 
 # --- responses -------------------------------------------------------------------------------
@@ -125,14 +129,28 @@ def encode_page(page: GoodsPage) -> bytes:
 # --- query parameters ------------------------------------------------------------------------
 
 ProjectIdQuery = Annotated[
-    int | None, Parameter(query="projectId", description="The project (`/good...` routes).")
+    int | None, QueryParameter(query="projectId", description="The project (`/good...` routes).")
 ]
 CampaignIdQuery = Annotated[
-    int | None, Parameter(query="campaignId", description="The project (`/item...` routes).")
+    int | None, QueryParameter(query="campaignId", description="The project (`/item...` routes).")
 ]
-GoodIdQuery = Annotated[int, Parameter(query="id", description="The good.")]
+GoodIdQuery = Annotated[int, QueryParameter(query="id", description="The good.")]
 
 _QUERY_NAMES = {"project_id": "projectId", "campaign_id": "campaignId", "good_id": "id"}
+
+
+_AT_PATH = re.compile(r"^(.*) - at `\$\.([^`.\[]+)")
+
+
+async def _strict(request: Request[Any, Any, Any], body_type: type[_Body]) -> _Body:
+    """The body decoded again without type coercion: Litestar's own decoding turns the
+    string ``"2"`` into the integer ``2``; the contract says wrong types are a 400."""
+    try:
+        return msgspec.json.decode(await request.body(), type=body_type, strict=True)
+    except msgspec.ValidationError as exc:
+        found = _AT_PATH.match(str(exc))
+        field, reason = (found.group(2), found.group(1)) if found else ("body", str(exc))
+        raise ValidationError(details={field: reason}) from exc
 
 
 def _project(request: Request[Any, Any, Any], project_id: int | None, campaign: int | None) -> int:
@@ -160,8 +178,8 @@ _MISSING = {
 )
 async def create_good(
     request: Request[Any, Any, Any],
-    catalog: CatalogService,
-    data: GoodBody,
+    catalog: NamedDependency[CatalogService],
+    data: JSONBody[GoodBody],
     project_id: ProjectIdQuery = None,
     campaign_id: CampaignIdQuery = None,
 ) -> GoodOut:
@@ -180,8 +198,8 @@ async def create_good(
 )
 async def update_good(
     request: Request[Any, Any, Any],
-    catalog: CatalogService,
-    data: GoodBody,
+    catalog: NamedDependency[CatalogService],
+    data: JSONBody[GoodBody],
     good_id: GoodIdQuery,
     project_id: ProjectIdQuery = None,
     campaign_id: CampaignIdQuery = None,
@@ -203,7 +221,7 @@ async def update_good(
 )
 async def remove_good(
     request: Request[Any, Any, Any],
-    catalog: CatalogService,
+    catalog: NamedDependency[CatalogService],
     good_id: GoodIdQuery,
     project_id: ProjectIdQuery = None,
     campaign_id: CampaignIdQuery = None,
@@ -222,12 +240,13 @@ async def remove_good(
 )
 async def reprioritize_good(
     request: Request[Any, Any, Any],
-    catalog: CatalogService,
-    data: ReprioritizeBody,
+    catalog: NamedDependency[CatalogService],
+    data: JSONBody[ReprioritizeBody],
     good_id: GoodIdQuery,
     project_id: ProjectIdQuery = None,
     campaign_id: CampaignIdQuery = None,
 ) -> PrioritiesOut:
+    data = await _strict(request, ReprioritizeBody)
     changes = await catalog.reprioritize_good(
         good_id=good_id,
         project_id=_project(request, project_id, campaign_id),
@@ -242,10 +261,10 @@ async def reprioritize_good(
     responses={200: ResponseSpec(GoodsListOut, description="The page"), **_BAD},
 )
 async def list_goods(
-    catalog: CatalogService,
-    limit: Annotated[int, Parameter(ge=1, le=LIMIT_MAX, description="Page size.")] = 10,
+    catalog: NamedDependency[CatalogService],
+    limit: Annotated[int, QueryParameter(ge=1, le=LIMIT_MAX, description="Page size.")] = 10,
     offset: Annotated[
-        int, Parameter(ge=0, description="1-based position of the first good; 0 reads as 1.")
+        int, QueryParameter(ge=0, description="1-based position of the first good; 0 reads as 1.")
     ] = 1,
 ) -> Response[bytes]:
     body = await catalog.list_goods(limit=limit, offset=offset)
@@ -253,18 +272,19 @@ async def list_goods(
 
 
 @get("/projects/list", summary="Every project, ordered by id")
-async def list_projects(catalog: CatalogService) -> ProjectsOut:
+async def list_projects(catalog: NamedDependency[CatalogService]) -> ProjectsOut:
     return ProjectsOut(projects=[project_out(p) for p in await catalog.list_projects()])
 
 
 @post("/project/create", status_code=200, summary="Create a project", responses=_BAD)
-async def create_project(catalog: CatalogService, data: ProjectBody) -> ProjectOut:
+async def create_project(catalog: NamedDependency[CatalogService], data: ProjectBody) -> ProjectOut:
     return project_out(await catalog.create_project(name=data.name))
 
 
 # --- decoding errors -------------------------------------------------------------------------
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+_MISSING_PARAMETER = re.compile(r"Missing required \w+ parameter '([^']+)'")
 
 
 def decoding_details(exc: ClientException) -> dict[str, str]:
@@ -279,14 +299,18 @@ def decoding_details(exc: ClientException) -> dict[str, str]:
         if unknown:
             details[unknown.group(1)] = "unknown field"
         elif key == "data":
-            missing = isinstance(exc.__cause__, msgspec.ValidationError) and "`data`" in str(
+            absent = isinstance(exc.__cause__, msgspec.ValidationError) and "`data`" in str(
                 exc.__cause__
             )
-            details["body"] = "a JSON object is required" if missing else message
+            details["body"] = "a JSON object is required" if absent else message
         else:
             details[_QUERY_NAMES.get(key, key)] = message
     if not details:
-        details["body"] = "malformed JSON" if "JSON" in str(exc.detail) else str(exc.detail)
+        missing = _MISSING_PARAMETER.search(str(exc.detail))
+        if missing:
+            details[missing.group(1)] = "is required"
+        else:
+            details["body"] = f"malformed JSON: {exc.detail}"
     return details
 
 
