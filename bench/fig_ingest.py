@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from typing import BinaryIO
 
 from bench.context import Bench
 from bench.copy_orders import load_orders
 from bench.data import order_messages
 from bench.hexmarket import require_module, worker_argv
-from bench.procs import Child, ProcessError
+from bench.procs import Child, ProcessError, gated_run
 from bench.report import Figure
 from bench.stats import Stat, Target
 
@@ -28,44 +27,9 @@ def _consume(bench: Bench, name: str, env: dict[str, str], expect: int) -> float
         stdin=subprocess.PIPE,
     )
     try:
-        return _gated_run(child, timeout_s=600)
+        return gated_run(child, timeout_s=600)
     finally:
         child.stop()
-
-
-def _gated_run(child: Child, *, timeout_s: float) -> float:
-    """Drive a ``bench.worker`` child: wait ``ready``, send ``go``, read ``done <s>``, stop."""
-    assert child.proc.stdin is not None
-    out = child.log_path.open("rb")  # the child's stdout is its log file
-    try:
-        _await_line(child, out, "ready", timeout_s=120)
-        child.proc.stdin.write(b"go\n")
-        child.proc.stdin.flush()
-        line = _await_line(child, out, "done", timeout_s=timeout_s)
-        child.proc.stdin.write(b"stop\n")
-        child.proc.stdin.flush()
-        return float(line.split()[1])
-    finally:
-        out.close()
-
-
-def _await_line(child: Child, out: BinaryIO, prefix: str, *, timeout_s: float) -> str:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    buffer = b""
-    while time.monotonic() < deadline:
-        chunk = out.read()
-        if chunk:
-            buffer += chunk
-            for line in buffer.decode(errors="replace").splitlines():
-                if line.startswith(prefix):
-                    return line
-        child.check_alive()
-        time.sleep(0.02)
-    raise ProcessError(
-        f"{child.name}: no '{prefix}' after {timeout_s:.0f}s; log:\n{child.log_tail()}"
-    )
 
 
 def _ceiling(bench: Bench, messages: list[bytes]) -> float:

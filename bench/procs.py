@@ -169,6 +169,44 @@ class HttpServer(Child):
         return http_get(self.host, self.port, path)
 
 
+def await_line(child: Child, prefix: str, *, timeout_s: float) -> str:
+    """The first line of the child's output (its log) starting with ``prefix``, polled."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            for line in child.log_path.read_text(errors="replace").splitlines():
+                if line.startswith(prefix):
+                    return line
+        child.check_alive()
+        time.sleep(0.02)
+    raise ProcessError(
+        f"{child.name}: no '{prefix}' after {timeout_s:.0f}s; log:\n{child.log_tail()}"
+    )
+
+
+def _tell(child: Child, word: str) -> None:
+    if child.proc.stdin is not None and child.alive():
+        with contextlib.suppress(OSError):
+            child.proc.stdin.write(f"{word}\n".encode())
+            child.proc.stdin.flush()
+
+
+def gated_run(child: Child, *, timeout_s: float, also: Sequence[Child] = ()) -> float:
+    """Drive ``bench.worker`` children: wait until each says ``ready``, say ``go`` to all
+    (``child`` last), return the seconds ``child`` reports in its ``done <s>`` line, then
+    say ``stop`` to all."""
+    for each in (*also, child):
+        await_line(each, "ready", timeout_s=120)
+    try:
+        for each in (*also, child):
+            _tell(each, "go")
+        line = await_line(child, "done", timeout_s=timeout_s)
+        return float(line.split()[1])
+    finally:
+        for each in (child, *also):
+            _tell(each, "stop")
+
+
 @contextlib.contextmanager
 def running(*children: Child) -> Iterator[None]:
     """Stop every child on the way out, whatever happened."""
