@@ -34,6 +34,7 @@ import contextlib
 import ctypes
 import fcntl
 import importlib.util
+import json
 import os
 import queue
 import shutil
@@ -118,6 +119,16 @@ def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def _port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -197,11 +208,29 @@ class _Server(ABC):
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.port = free_port()
+        self.port = self._port("port")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = home / "server.log"
         self.started_seconds: float | None = None
         self.lock = threading.RLock()
+
+    def _port(self, key: str) -> int:
+        """The port this work directory used last time if it is free, else a new free one.
+
+        Stable ports keep URLs the same across ``hexmarket dev`` runs on the same data.
+        """
+        path = self.home / "ports.json"
+        try:
+            ports: dict[str, int] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            ports = {}
+        port = ports.get(key)
+        if not isinstance(port, int) or not _port_free(port):
+            port = free_port()
+        ports[key] = port
+        self.home.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(ports))
+        return port
 
     @abstractmethod
     def url(self) -> str:
@@ -456,7 +485,7 @@ class _Kafka(_Server):
 
     def __init__(self, home: Path, jars: Path) -> None:
         super().__init__(home)
-        self.controller_port = free_port()
+        self.controller_port = self._port("controller_port")
         self.jars = jars
         self.data = home / "data"
         # stdout/stderr and log4j append to the same file, so a failure shows both
