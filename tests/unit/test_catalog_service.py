@@ -101,6 +101,8 @@ async def test_create_trims_the_name_and_records_an_event(
         ("   ", "", "name"),
         ("x" * 256, "", "name"),
         ("ok", "d" * 10_001, "description"),
+        ("a\x00b", "", "name"),
+        ("ok", "nul\x00", "description"),
     ],
 )
 async def test_create_refuses_bad_fields_naming_them(

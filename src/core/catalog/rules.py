@@ -14,6 +14,8 @@ OFFSET_DEFAULT = 1
 def clean_name(name: str, field: str = "name") -> str:
     """The name trimmed of surrounding whitespace; 1..255 characters after trimming."""
     trimmed = name.strip()
+    if "\x00" in trimmed:
+        raise ValidationError(details={field: "must not contain NUL characters"})
     if not trimmed:
         raise ValidationError(details={field: "must not be empty"})
     if len(trimmed) > NAME_MAX:
@@ -22,6 +24,9 @@ def clean_name(name: str, field: str = "name") -> str:
 
 
 def clean_description(description: str) -> str:
+    """At most 10,000 characters; no NUL characters (text storage cannot hold them)."""
+    if "\x00" in description:
+        raise ValidationError(details={"description": "must not contain NUL characters"})
     if len(description) > DESCRIPTION_MAX:
         raise ValidationError(
             details={"description": f"must be at most {DESCRIPTION_MAX} characters"}
