@@ -18,11 +18,18 @@ from dependency_injector import containers, providers
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from adapters.kafka_bus import KafkaEventBus
 from adapters.lru_cache import LruCache
+from adapters.memory.bus import MemoryEventBus
 from adapters.memory.catalog import MemoryCatalogStore
+from adapters.memory.orders import MemoryOrderRepository
+from adapters.nats_bus import NatsEventBus
 from adapters.postgres.catalog import PgCatalogStore
+from adapters.postgres.orders import PgOrderRepository
 from adapters.redis_cache import RedisCache
 from core.catalog.service import CatalogService
+from core.orders.ingest import IngestOrders
+from core.orders.queries import OrderQueries
 from core.ports.clock import SystemClock, Uuid4Generator
 from entrypoints.http.catalog import encode_page
 from entrypoints.settings import Settings
@@ -98,5 +105,44 @@ class Container(containers.DeclarativeContainer):
     )
 
     # --- orders ----------------------------------------------------------------------------
+    # orders_repository: PgOrderRepository | MemoryOrderRepository (settings.orders_store);
+    # orders_cache: LruCache | RedisCache (settings.orders_cache); order_queries: GET /order;
+    # orders_bus: NatsEventBus | KafkaEventBus | MemoryEventBus (settings.orders_broker);
+    # orders_ingest: one batch's use case (entrypoints.workers.orders_consumer runs the loop).
+    orders_repository = providers.Selector(
+        providers.Callable(lambda s: s.orders_store, settings),
+        postgres=providers.Singleton(PgOrderRepository, pool=pg_pool),
+        memory=providers.Singleton(MemoryOrderRepository),
+    )
+    orders_cache = providers.Selector(
+        providers.Callable(lambda s: s.orders_cache, settings),
+        lru=providers.Singleton(LruCache, maxsize=settings.provided.orders_cache_size),
+        redis=providers.Singleton(RedisCache, client=redis, prefix="hexmarket:"),
+    )
+    order_queries = providers.Singleton(
+        OrderQueries, repository=orders_repository, cache=orders_cache
+    )
+    orders_bus = providers.Selector(
+        providers.Callable(lambda s: s.orders_broker, settings),
+        nats=providers.Singleton(
+            NatsEventBus,
+            providers.Callable(_require, settings.provided.nats_url, "nats_url"),
+            streams=providers.Callable(lambda s: {s.orders_topic: s.orders_stream}, settings),
+        ),
+        kafka=providers.Singleton(
+            KafkaEventBus,
+            providers.Callable(
+                _require, settings.provided.kafka_bootstrap_servers, "kafka_bootstrap_servers"
+            ),
+        ),
+        memory=providers.Singleton(MemoryEventBus),
+    )
+    orders_ingest = providers.Factory(
+        IngestOrders,
+        repository=orders_repository,
+        publisher=orders_bus,
+        dlq_topic=settings.provided.orders_dlq_topic,
+        clock=clock,
+    )
 
     # --- audit trail -----------------------------------------------------------------------

@@ -153,10 +153,10 @@ async def _ack(subscription: Subscription, deliveries: Sequence[Delivery]) -> bo
 
 
 class OrderConsumer:
-    """The consume loop: fetch up to ``batch_size`` messages (waiting at most
-    ``batch_timeout`` seconds), ``IngestOrders.handle`` them, acknowledge, repeat until ``stop``
-    is set. A batch in hand when ``stop`` is set is finished and acknowledged if it can be;
-    if its transient failure persists it is left unacknowledged for redelivery."""
+    """The consume loop: collect a batch (up to ``batch_size`` messages, or what arrived within
+    ``batch_timeout`` seconds of its first one), ``IngestOrders.handle`` it, acknowledge, repeat
+    until ``stop`` is set. A batch in hand when ``stop`` is set is finished and acknowledged if
+    it can be; if its transient failure persists it is left unacknowledged for redelivery."""
 
     def __init__(
         self,
@@ -216,6 +216,22 @@ class OrderConsumer:
                 log.warning("closing the subscription failed: %s", exc)
         return self.stats
 
+    async def _fill(self, subscription: Subscription, batch: list[Delivery]) -> list[Delivery]:
+        """Keep fetching until the batch is full or ``batch_timeout`` has passed since its
+        first message; a fetch failure here just ends the batch early."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._batch_timeout
+        while len(batch) < self._batch_size:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                more = await subscription.fetch(self._batch_size - len(batch), remaining)
+            except InfrastructureError:
+                break
+            batch.extend(more)
+        return batch
+
     async def _loop(self, subscription: Subscription, stop: asyncio.Event) -> None:
         while not stop.is_set():
             batch = await self._retry(
@@ -225,6 +241,7 @@ class OrderConsumer:
             )
             if not batch:
                 continue
+            batch = await self._fill(subscription, batch)
             report = await self._retry(
                 "store batch", functools.partial(self._ingest.handle, batch), stop
             )

@@ -24,7 +24,11 @@ from entrypoints.metrics import latency_middleware
 
 # Each route module exposes ROUTES (handlers / routers) and DEPENDENCIES (name -> provider).
 # Optional: STARTUP, a list of async callables taking the resolved services dict.
-ROUTE_MODULES: tuple[str, ...] = ("entrypoints.http.ops", "entrypoints.http.catalog")
+ROUTE_MODULES: tuple[str, ...] = (
+    "entrypoints.http.ops",
+    "entrypoints.http.catalog",
+    "entrypoints.http.orders",
+)
 
 
 def _modules() -> list[ModuleType]:

@@ -1,0 +1,1 @@
+"""Long-running consumers, each an async ``run_*(container, stop_event)``."""

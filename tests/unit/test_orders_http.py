@@ -1,0 +1,139 @@
+"""GET /order/{order_uid} and the cache warm-up on the in-memory adapters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from adapters.lru_cache import LruCache
+from adapters.memory.orders import MemoryOrderRepository
+from core.contracts.orders import example_document, order_from
+from core.errors import CacheUnavailable
+from core.orders.queries import OrderQueries
+from entrypoints.container import Container
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+
+SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "model.json").read_bytes())
+NOT_FOUND = {"code": 3, "message": "errors.common.notFound", "details": {}}
+
+
+def dated(uid: str, minutes: int) -> dict[str, Any]:
+    doc = example_document(uid, minutes)
+    moment = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    doc["date_created"] = moment.isoformat().replace("+00:00", "Z")
+    return doc
+
+
+async def make_client(
+    docs: list[dict[str, Any]], *, cache_size: int = 100, warm: int = 0
+) -> tuple[AsyncTestClient[Any], Container]:
+    settings = Settings(
+        catalog_store="memory",
+        list_cache="lru",
+        orders_store="memory",
+        orders_cache="lru",
+        orders_cache_size=cache_size,
+        orders_warm_count=warm,
+        orders_broker="memory",
+        events_broker="memory",
+        log_store="memory",
+    )
+    container = Container(settings=settings)
+    repo: MemoryOrderRepository = container.orders_repository()
+    await repo.add_many([order_from(d) for d in docs])
+    return AsyncTestClient(create_app(container)), container
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[AsyncTestClient[Any]]:
+    client, _ = await make_client([SAMPLE])
+    async with client:
+        yield client
+
+
+async def test_a_stored_order_is_served_then_cached(client: AsyncTestClient[Any]) -> None:
+    first = await client.get("/order/b563feb7b2b84b6test")
+    assert first.status_code == 200
+    assert first.json() == SAMPLE
+    assert first.headers["x-cache"] == "miss"
+    assert first.headers["content-type"].startswith("application/json")
+    assert first.headers["cache-control"] == "public, max-age=31536000, immutable"
+    second = await client.get("/order/b563feb7b2b84b6test")
+    assert second.headers["x-cache"] == "hit"
+    assert second.content == first.content
+    assert second.headers["etag"] == first.headers["etag"]
+    assert first.headers["etag"].startswith('"')
+
+
+async def test_a_matching_if_none_match_is_304(client: AsyncTestClient[Any]) -> None:
+    etag = (await client.get("/order/b563feb7b2b84b6test")).headers["etag"]
+    for value in (etag, f'"nope", W/{etag}', "*"):
+        response = await client.get("/order/b563feb7b2b84b6test", headers={"If-None-Match": value})
+        assert response.status_code == 304
+        assert response.content == b""
+        assert response.headers["etag"] == etag
+    other = await client.get("/order/b563feb7b2b84b6test", headers={"If-None-Match": '"x"'})
+    assert other.status_code == 200
+
+
+async def test_an_unknown_order_is_a_404_envelope_not_stored(client: AsyncTestClient[Any]) -> None:
+    response = await client.get("/order/unknown-id")
+    assert response.status_code == 404
+    assert response.json() == NOT_FOUND
+    assert response.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("uid", ["x" * 65, "bad%20id", "semi;colon", "%C3%A9t%C3%A9", "a.b"])
+async def test_a_malformed_id_is_a_400_naming_the_field(
+    client: AsyncTestClient[Any], uid: str
+) -> None:
+    response = await client.get(f"/order/{uid}")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == 2
+    assert "order_uid" in body["details"]
+
+
+async def test_warm_up_loads_the_newest_orders_and_the_bound_holds() -> None:
+    docs = [dated(f"o{i}", i) for i in range(10)]
+    client, container = await make_client(docs, cache_size=5, warm=3)
+    repo: MemoryOrderRepository = container.orders_repository()
+    async with client:
+        cache: LruCache = container.orders_cache()
+        assert len(cache) == 3
+        reads = repo.reads
+        for uid in ("o9", "o8", "o7"):
+            response = await client.get(f"/order/{uid}")
+            assert response.headers["x-cache"] == "hit"
+        assert repo.reads == reads  # hits never touch the store
+        assert (await client.get("/order/o6")).headers["x-cache"] == "miss"
+        for i in range(10):
+            await client.get(f"/order/o{i}")
+            assert len(cache) <= 5
+        assert len(cache) == 5
+
+
+class BrokenCache(LruCache):
+    async def get(self, key: str) -> bytes | None:
+        raise CacheUnavailable("down")
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        raise CacheUnavailable("down")
+
+
+async def test_a_cache_outage_is_a_miss_not_a_failure() -> None:
+    repo = MemoryOrderRepository()
+    await repo.add_many([order_from(SAMPLE)])
+    queries = OrderQueries(repository=repo, cache=BrokenCache())
+    document = await queries.get("b563feb7b2b84b6test")
+    assert not document.cache_hit
+    assert json.loads(document.body) == SAMPLE
+    assert await queries.warm(10) == 0
+    assert queries.cache_errors == 3
