@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 from collections.abc import Iterable
 from typing import Literal
@@ -70,6 +71,8 @@ class Dependency:
 
 def mask_password(url: str) -> str:
     """``scheme://user:***@host/...``: URLs are printed, passwords never."""
+    if "://" not in url:  # libpq key=value
+        return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -154,6 +157,11 @@ def _host_ports(dep: Dependency) -> list[tuple[str, int]]:
             host, _, port = server.strip().rpartition(":")
             out.append((host.strip("[]"), int(port)))
         return out
+    if dep.name == "postgres" and "://" not in dep.url:
+        from psycopg.conninfo import conninfo_to_dict
+
+        params = conninfo_to_dict(dep.url)
+        return [(str(params.get("host") or "localhost"), int(params.get("port") or 5432))]
     parts = urlsplit(dep.url)
     default = {"postgres": 5432, "redis": 6379, "nats": 4222, "clickhouse": 8123}[dep.name]
     if parts.scheme == "https":

@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     )
 
     # --- servers -------------------------------------------------------------------------------
-    postgres_url: str | None = Field(None, description="PostgreSQL DSN (postgresql://...).")
+    postgres_url: str | None = Field(
+        None, description="PostgreSQL DSN: postgresql://user:pass@host:5432/db or key=value."
+    )
     redis_url: str | None = Field(None, description="Redis URL (redis://host:port/db).")
     nats_url: str | None = Field(None, description="NATS URL (nats://host:port), JetStream on.")
     kafka_bootstrap_servers: str | None = Field(
@@ -116,6 +118,8 @@ class Settings(BaseSettings):
         if value is None or value == "":
             return None
         schemes = _URL_SCHEMES[str(info.field_name)]
+        if info.field_name == "postgres_url" and "=" in value and "://" not in value:
+            return value  # libpq's key=value form ("host=db dbname=app user=app")
         if not value.startswith(schemes):
             raise ValueError(f"must start with {' or '.join(schemes)}")
         return value
