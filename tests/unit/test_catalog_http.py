@@ -17,7 +17,9 @@ NOT_FOUND = {"code": 3, "message": "errors.common.notFound", "details": {}}
 
 @pytest.fixture
 async def client() -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = Settings(catalog_store="memory", list_cache="lru", max_body_bytes=4096)
+    settings = Settings(
+        catalog_store="memory", list_cache="lru", orders_store="memory", max_body_bytes=4096
+    )
     async with AsyncTestClient(create_app(Container(settings=settings))) as client:
         yield client
 
@@ -234,3 +236,16 @@ async def test_the_openapi_schema_lists_every_catalog_route(client: AsyncTestCli
     }
     for path, method in expected.items():
         assert method in paths[path], path
+
+
+async def test_docs_api_md_documents_every_catalog_route_of_the_schema(
+    client: AsyncTestClient[Any],
+) -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    schema = (await client.get("/schema/openapi.json")).json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if "catalog" in operation.get("tags", []):
+                assert path in docs, f"{method.upper()} {path} is not in docs/api.md"
