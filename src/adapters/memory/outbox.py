@@ -1,0 +1,60 @@
+"""The relay side of the in-memory catalog store's outbox (``catalog_store=memory``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+
+import attrs
+
+from adapters.memory.catalog import MemoryCatalogStore
+from core.ports.audit import PendingEvent
+
+
+@attrs.define
+class MemoryClaimedBatch:
+    records: Sequence[PendingEvent]
+    marked: bool = False
+
+    async def mark_sent(self) -> None:
+        self.marked = True
+
+
+class MemoryOutboxRelay:
+    """Claims skip records another claim of this relay holds, like ``SKIP LOCKED``."""
+
+    def __init__(self, store: MemoryCatalogStore) -> None:
+        self._store = store
+        self._held: set[int] = set()
+
+    @contextlib.asynccontextmanager
+    async def claim(self, limit: int) -> AsyncIterator[MemoryClaimedBatch]:
+        pending = [
+            r for r in self._store.outbox_records(pending_only=True) if r.id not in self._held
+        ][:limit]
+        ids = {r.id for r in pending}
+        self._held |= ids
+        batch = MemoryClaimedBatch(
+            [
+                PendingEvent(
+                    id=r.id, event_id=r.event_id, topic=r.topic, key=r.key, payload=r.payload
+                )
+                for r in pending
+            ]
+        )
+        try:
+            yield batch
+            if batch.marked:
+                self._store.mark_outbox_sent(sorted(ids))
+        finally:
+            self._held -= ids
+
+    async def wait_for_new(self, timeout: float) -> None:  # noqa: ASYNC109
+        signal = self._store.outbox_signal
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(signal.wait(), timeout)
+        signal.clear()
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,138 @@
+"""The log writer: consumes audit events in batches and appends each batch to the log store in
+one write, acknowledging the broker only after the write succeeded.
+
+- A batch closes at ``batch_size`` events or ``batch_ms`` milliseconds after its first event,
+  whichever comes first.
+- A failed write keeps the batch in hand, unacknowledged, and retries it with backoff; stopping
+  meanwhile closes the subscription without ack, so the broker delivers the batch again.
+- A crash between write and ack redelivers events already stored; the log store is idempotent by
+  event id, so they never show twice.
+- A payload that is not an audit event cannot ever be stored: it is logged and acknowledged so
+  it does not block the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import attrs
+
+from core.audit.backoff import Backoff
+from core.audit.waiting import wait_or_stop
+from core.catalog.events import GoodEvent
+from core.errors import BrokerUnavailable, LogStoreError
+from core.ports.audit import LogStore
+from core.ports.bus import Delivery, EventSource, Subscription
+
+log = logging.getLogger(__name__)
+
+
+@attrs.define(kw_only=True)
+class LogWriterStats:
+    written: int = 0
+    batches: int = 0
+    rejected: int = 0
+    store_failures: int = 0
+    broker_failures: int = 0
+
+
+class LogWriter:
+    def __init__(
+        self,
+        source: EventSource,
+        store: LogStore,
+        *,
+        topic: str,
+        group: str,
+        batch_size: int = 1000,
+        batch_ms: int = 500,
+        idle_wait: float = 1.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._source = source
+        self._store = store
+        self._topic = topic
+        self._group = group
+        self._batch_size = batch_size
+        self._batch_seconds = batch_ms / 1000
+        self._idle_wait = idle_wait
+        self._backoff = backoff or Backoff()
+        self.stats = LogWriterStats()
+
+    async def collect(self, subscription: Subscription) -> list[Delivery]:
+        """One batch: wait up to ``idle_wait`` for a first event, then fill up to
+        ``batch_size`` events or until ``batch_ms`` after that first event."""
+        loop = asyncio.get_running_loop()
+        batch = await subscription.fetch(self._batch_size, self._idle_wait)
+        if not batch:
+            return []
+        deadline = loop.time() + self._batch_seconds
+        while len(batch) < self._batch_size:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            batch.extend(await subscription.fetch(self._batch_size - len(batch), remaining))
+        return batch
+
+    def decode(self, batch: list[Delivery]) -> list[GoodEvent]:
+        events: list[GoodEvent] = []
+        for delivery in batch:
+            try:
+                events.append(GoodEvent.from_json(delivery.data))
+            except ValueError as exc:
+                self.stats.rejected += 1
+                log.error("log writer: not an audit event at %s: %s", dict(delivery.source), exc)
+        return events
+
+    async def store(self, events: list[GoodEvent], stop: asyncio.Event) -> bool:
+        """Append ``events`` until it succeeds (True) or ``stop`` is set (False)."""
+        backoff = Backoff(initial=self._backoff.initial, maximum=self._backoff.maximum)
+        while True:
+            try:
+                await self._store.append(events)
+                return True
+            except LogStoreError as exc:
+                self.stats.store_failures += 1
+                delay = backoff.next()
+                log.warning("log writer: store failed (%s); batch kept, retry in %.2fs", exc, delay)
+                await wait_or_stop(stop, delay)
+                if stop.is_set():
+                    return False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume, write and ack until ``stop`` is set; the batch in hand is finished first
+        (or, if the store is still down, left unacknowledged for redelivery)."""
+        subscription: Subscription | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    if subscription is None:
+                        subscription = await self._source.subscribe(self._topic, self._group)
+                    batch = await self.collect(subscription)
+                    if not batch:
+                        continue
+                    if not await self.store(self.decode(batch), stop):
+                        break
+                    await subscription.ack(batch)
+                    self.stats.written += len(batch)
+                    self.stats.batches += 1
+                    self._backoff.reset()
+                except BrokerUnavailable as exc:
+                    self.stats.broker_failures += 1
+                    delay = self._backoff.next()
+                    log.warning("log writer: broker failed (%s); retry in %.2fs", exc, delay)
+                    if subscription is not None:
+                        await _close_quietly(subscription)
+                        subscription = None
+                    await wait_or_stop(stop, delay)
+        finally:
+            if subscription is not None:
+                await _close_quietly(subscription)
+
+
+async def _close_quietly(subscription: Subscription) -> None:
+    try:
+        await subscription.close()
+    except BrokerUnavailable as exc:
+        log.info("log writer: closing subscription: %s", exc)
