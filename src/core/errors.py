@@ -14,7 +14,9 @@ class DomainError(HexmarketError):
 
     message_key = "errors.common.internal"
 
-    def __init__(self, message: str | None = None, details: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, details: Mapping[str, str] | None = None
+    ) -> None:
         self.message = message or self.message_key
         self.details: dict[str, str] = dict(details or {})
         super().__init__(self.message)

@@ -15,6 +15,7 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
+from litestar.types import ExceptionHandlersMap
 
 from core.errors import Conflict, DomainError, NotFound, ValidationError
 
@@ -75,7 +76,9 @@ def _validation_details(exc: LitestarValidation) -> dict[str, str]:
 def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     if isinstance(exc, LitestarValidation):
         return envelope(
-            HTTP_400_BAD_REQUEST, CODE_VALIDATION, "errors.common.validation",
+            HTTP_400_BAD_REQUEST,
+            CODE_VALIDATION,
+            "errors.common.validation",
             _validation_details(exc),
         )
     status = exc.status_code
@@ -94,7 +97,7 @@ def _internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[
     return envelope(HTTP_500_INTERNAL_SERVER_ERROR, CODE_INTERNAL, "errors.common.internal")
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: _domain_error,
     HTTPException: _http_error,
     Exception: _internal_error,
