@@ -132,7 +132,7 @@ async def _run_processes(
         workers[role] = _bind(worker, container)
 
     app = create_app(container)
-    app.state.roles = probes.ALL_ROLES if not missing else ("serve",)
+    app.state.roles = ("serve", *workers)  # /ready checks what this process runs
     server = runtime.http_server(app, settings)
 
     async def http(own_stop: asyncio.Event) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from core.orders.ingest import IngestOrders, OrderConsumer
 from core.ports.bus import EventBus
+from entrypoints import metrics
 from entrypoints.container import Container
 from entrypoints.settings import Settings
 
@@ -35,6 +36,7 @@ async def run_orders_consumer(container: Container, stop: asyncio.Event) -> None
             ingest=ingest,
             batch_size=settings.ingest_batch_size,
             batch_timeout=settings.ingest_batch_ms / 1000,
+            on_batch=metrics.record_order_batch,
         )
         log.info(
             "consuming orders",
