@@ -11,9 +11,10 @@ the bytes the server sent.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from core.errors import StorageError
 from core.orders.model import Order
@@ -155,31 +156,31 @@ class PgOrderRepository:
         await conn.execute(_INSERT_PAYMENTS, _columns(payments, 11))
         await conn.execute(_INSERT_ITEMS, _columns(items, 13))
 
+    async def _read(self, query: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        """Run a read-only query. A pooled connection the server closed meanwhile (a restart)
+        fails once; reads are safe to repeat, so one retry on a fresh connection hides it."""
+        for attempt in (1, 2):
+            try:
+                async with self._pool.connection() as conn:
+                    cur = await conn.execute(query, params)
+                    return await cur.fetchall()
+            except psycopg.OperationalError as exc:
+                if attempt == 2 or isinstance(exc, PoolTimeout):
+                    raise StorageError(f"reading orders failed: {exc}") from exc
+            except psycopg.Error as exc:
+                raise StorageError(f"reading orders failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
     async def get(self, order_uid: str) -> bytes | None:
-        try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(_GET, (order_uid,))
-                row = await cur.fetchone()
-        except psycopg.Error as exc:
-            raise StorageError(f"reading order failed: {exc}") from exc
-        return None if row is None else str(row[0]).encode()
+        rows = await self._read(_GET, (order_uid,))
+        return str(rows[0][0]).encode() if rows else None
 
     async def newest(self, limit: int) -> list[tuple[str, bytes]]:
         if limit <= 0:
             return []
-        try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(_NEWEST, (limit,))
-                rows = await cur.fetchall()
-        except psycopg.Error as exc:
-            raise StorageError(f"reading the newest orders failed: {exc}") from exc
+        rows = await self._read(_NEWEST, (limit,))
         return [(str(uid), str(doc).encode()) for uid, doc in rows]
 
     async def count(self) -> int:
-        try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute("SELECT count(*) FROM orders")
-                row = await cur.fetchone()
-        except psycopg.Error as exc:
-            raise StorageError(f"counting orders failed: {exc}") from exc
-        return 0 if row is None else int(row[0])
+        rows = await self._read("SELECT count(*) FROM orders", ())
+        return int(rows[0][0])
