@@ -22,15 +22,20 @@ from adapters.kafka_bus import KafkaEventBus
 from adapters.lru_cache import LruCache
 from adapters.memory.bus import MemoryEventBus
 from adapters.memory.catalog import MemoryCatalogStore
+from adapters.memory.logstore import MemoryLogStore
 from adapters.memory.orders import MemoryOrderRepository
+from adapters.memory.outbox import MemoryOutboxRelay
 from adapters.nats_bus import NatsEventBus
 from adapters.postgres.catalog import PgCatalogStore
 from adapters.postgres.orders import PgOrderRepository
 from adapters.redis_cache import RedisCache
+from core.audit.logwriter import LogWriter
+from core.audit.relay import OutboxRelay
 from core.catalog.service import CatalogService
 from core.orders.ingest import IngestOrders
 from core.orders.queries import OrderQueries
 from core.ports.clock import SystemClock, Uuid4Generator
+from entrypoints import audit_resources
 from entrypoints.http.catalog import encode_page
 from entrypoints.settings import Settings
 
@@ -146,3 +151,39 @@ class Container(containers.DeclarativeContainer):
     )
 
     # --- audit trail -----------------------------------------------------------------------
+    # events_bus: NatsEventBus | KafkaEventBus | MemoryEventBus (settings.events_broker);
+    # log_store: ClickHouseLogStore | MemoryLogStore (settings.log_store); outbox_relay_store:
+    # the relay side of the catalog store's outbox; outbox_relay / log_writer: the use cases
+    # (entrypoints.workers.relay / .logwriter run their loops).
+    events_bus = providers.Selector(
+        providers.Callable(lambda s: s.events_broker, settings),
+        nats=providers.Resource(audit_resources.init_nats_events_bus, settings),
+        kafka=providers.Resource(audit_resources.init_kafka_events_bus, settings),
+        memory=providers.Singleton(MemoryEventBus),
+    )
+    log_store = providers.Selector(
+        providers.Callable(lambda s: s.log_store, settings),
+        clickhouse=providers.Resource(audit_resources.init_clickhouse_log_store, settings),
+        memory=providers.Singleton(MemoryLogStore),
+    )
+    outbox_relay_store = providers.Selector(
+        providers.Callable(lambda s: s.catalog_store, settings),
+        postgres=providers.Resource(audit_resources.init_pg_outbox_relay, pg_pool, settings),
+        memory=providers.Singleton(MemoryOutboxRelay, catalog_store),
+    )
+    outbox_relay = providers.Singleton(
+        OutboxRelay,
+        outbox_relay_store,
+        events_bus,
+        batch_size=settings.provided.relay_batch_size,
+        idle_wait=providers.Callable(lambda s: s.relay_idle_ms / 1000, settings),
+    )
+    log_writer = providers.Singleton(
+        LogWriter,
+        events_bus,
+        log_store,
+        topic=settings.provided.events_topic,
+        group=settings.provided.events_group,
+        batch_size=settings.provided.log_batch_size,
+        batch_ms=settings.provided.log_batch_ms,
+    )

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     log_batch_size: int = Field(1000, ge=1, description="Events per ClickHouse insert, at most.")
     log_batch_ms: int = Field(500, ge=1, description="Longest wait to fill a log batch.")
     relay_batch_size: int = Field(500, ge=1, description="Outbox events claimed per relay round.")
+    relay_idle_ms: int = Field(
+        1000, ge=1, description="Longest relay wait for new outbox events (NOTIFY wakes it sooner)."
+    )
+    nats_ack_wait: float = Field(
+        30.0, gt=0, description="JetStream ack wait, seconds: when unacked events are redelivered."
+    )
 
     # --- logging -------------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Log level.")

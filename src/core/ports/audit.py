@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -18,6 +18,7 @@ from core.catalog.events import GoodEvent
 MAX_QUERY_LIMIT = 1000
 
 
+@runtime_checkable  # the HTTP layer checks injected dependencies against it
 class LogStore(Protocol):
     async def append(self, events: Sequence[GoodEvent]) -> None:
         """Store ``events`` in one batch write: all of them or (on ``LogStoreError``) none

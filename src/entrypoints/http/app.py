@@ -28,6 +28,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "entrypoints.http.ops",
     "entrypoints.http.catalog",
     "entrypoints.http.orders",
+    "entrypoints.http.logs",
 )
 
 

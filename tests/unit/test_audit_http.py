@@ -1,0 +1,138 @@
+"""GET /logs and the whole audit path on in-memory adapters: HTTP change -> outbox -> relay ->
+bus -> log writer -> log store -> GET /logs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from adapters.memory.logstore import MemoryLogStore
+from core.contracts.logstore import event
+from entrypoints.container import Container
+from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
+from entrypoints.workers.logwriter import run_log_writer
+from entrypoints.workers.relay import run_relay
+
+EVENT_KEYS = {
+    "event_id",
+    "type",
+    "id",
+    "project_id",
+    "name",
+    "description",
+    "priority",
+    "removed",
+    "event_time",
+}
+
+
+@pytest.fixture
+def container() -> Container:
+    settings = Settings(
+        catalog_store="memory",
+        list_cache="lru",
+        orders_store="memory",
+        events_broker="memory",
+        log_store="memory",
+        log_batch_ms=20,
+        relay_idle_ms=50,
+    )
+    return Container(settings=settings)
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[AsyncTestClient[Any]]:
+    async with AsyncTestClient(create_app(container)) as client:
+        yield client
+
+
+async def poll_logs(
+    client: AsyncTestClient[Any], query: str, count: int, within: float = 5.0
+) -> list[dict[str, Any]]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        response = await client.get(f"/logs{query}")
+        assert response.status_code == 200, response.text
+        logs: list[dict[str, Any]] = response.json()["logs"]
+        if len(logs) >= count or loop.time() > deadline:
+            return logs
+        await asyncio.sleep(0.02)
+
+
+async def test_changes_over_http_reach_get_logs(
+    client: AsyncTestClient[Any], container: Container
+) -> None:
+    stop = asyncio.Event()
+    workers = [
+        asyncio.create_task(run_relay(container, stop)),
+        asyncio.create_task(run_log_writer(container, stop)),
+    ]
+    try:
+        a = (await client.post("/good/create?projectId=1", json={"name": "a"})).json()
+        b = (await client.post("/good/create?projectId=1", json={"name": "b"})).json()
+        await client.patch(f"/good/update?id={a['id']}&projectId=1", json={"name": "a2"})
+        await client.patch(f"/good/reprioritize?id={b['id']}&projectId=1", json={"newPriority": 1})
+        await client.delete(f"/good/remove?id={b['id']}&projectId=1")
+        # create a, create b, update a, reprioritize (b and a change), remove b
+        logs = await poll_logs(client, "?projectId=1", 6)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*workers), 5)
+    assert len(logs) == 6
+    assert all(set(entry) == EVENT_KEYS for entry in logs)
+    times = [entry["event_time"] for entry in logs]
+    assert times == sorted(times, reverse=True)
+    assert sorted(e["type"] for e in logs) == sorted(
+        ["create", "create", "update", "reprioritize", "reprioritize", "remove"]
+    )
+    newest = logs[0]
+    assert (newest["type"], newest["id"], newest["removed"], newest["name"]) == (
+        "remove",
+        b["id"],
+        True,
+        "b",
+    )
+    only_a = (await client.get(f"/logs?id={a['id']}")).json()["logs"]
+    assert {e["id"] for e in only_a} == {a["id"]}
+    assert [e["type"] for e in only_a] == ["reprioritize", "update", "create"]
+    assert (await client.get("/logs?limit=2")).json()["meta"] == {"limit": 2, "count": 2}
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("?limit=0", "limit"),
+        ("?limit=1001", "limit"),
+        ("?limit=x", "limit"),
+        ("?projectId=abc", "projectId"),
+        ("?id=1.5", "id"),
+    ],
+)
+async def test_bad_filters_are_400_naming_the_field(
+    client: AsyncTestClient[Any], query: str, field: str
+) -> None:
+    response = await client.get(f"/logs{query}")
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["message"]) == (2, "errors.common.validation")
+    assert field in body["details"]
+
+
+async def test_defaults_and_an_unavailable_store(
+    client: AsyncTestClient[Any], container: Container
+) -> None:
+    store = container.log_store()
+    assert isinstance(store, MemoryLogStore)
+    await store.append([event(seconds=i, good_id=i) for i in range(120)])
+    body = (await client.get("/logs")).json()
+    assert body["meta"] == {"limit": 100, "count": 100}
+    store.available = False
+    response = await client.get("/logs")
+    assert response.status_code == 503
+    assert response.json() == {"code": 1, "message": "errors.logs.unavailable", "details": {}}
