@@ -157,10 +157,9 @@ async def _run_worker(settings: Settings, role: str) -> int:
     container = Container(settings=settings)
     stop = asyncio.Event()
 
-    async def run(own_stop: asyncio.Event) -> None:
-        await worker(container, own_stop)
-
-    tasks: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {role: run}
+    tasks: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {
+        role: runtime.bind_worker(role, worker, container)
+    }
     with runtime.stop_on_signals(stop):
         try:
             return await runtime.run_tasks(tasks, stop)
@@ -181,6 +180,47 @@ _worker_command(
     "write-logs",
     "Write audit events from the broker into the log store (ClickHouse) in batches.",
 )
+
+
+# --- orders demo ---------------------------------------------------------------------------------
+
+
+@main.command("produce-orders")
+@click.option("--count", type=click.IntRange(min=1), required=True, help="Messages to publish.")
+@click.option(
+    "--invalid-share",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.0,
+    show_default=True,
+    help="Share of corrupted messages (broken JSON, wrong types, missing fields, "
+    "inconsistent totals, non-UTF-8 bytes).",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="Messages per second at most (default: as fast as the broker acknowledges).",
+)
+@click.option("--seed", type=int, default=None, help="Random seed, for repeatable demos.")
+def produce_orders(count: int, invalid_share: float, rate: float | None, seed: int | None) -> None:
+    """Publish realistic demo orders to the orders broker (HEXMARKET_ORDERS_BROKER, topic
+    HEXMARKET_ORDERS_TOPIC), with a progress bar."""
+    from core.errors import BrokerUnavailable
+    from entrypoints.produce import run_produce
+
+    settings = load_settings()
+    if settings.orders_broker == "memory":
+        fail("HEXMARKET_ORDERS_BROKER=memory exists only inside one process; use nats or kafka")
+    try:
+        report = run_async(
+            run_produce(settings, count=count, invalid_share=invalid_share, rate=rate, seed=seed)
+        )
+    except BrokerUnavailable as exc:
+        fail(str(exc))
+    invalid = ", ".join(f"{n} {kind}" for kind, n in sorted(report.invalid.items())) or "none"
+    click.echo(f"published {report.total}: {report.valid} valid, invalid: {invalid}")
+    if report.uids:
+        click.echo(f"look one up: GET /order/{report.uids[0]}")
 
 
 # --- dev -----------------------------------------------------------------------------------------
