@@ -129,7 +129,7 @@ async def _run_processes(
             missing.append(role)
             log.warning("worker not available in this build", extra={"worker": role})
             continue
-        workers[role] = _bind(worker, container)
+        workers[role] = runtime.bind_worker(role, worker, container)
 
     app = create_app(container)
     app.state.roles = ("serve", *workers)  # /ready checks what this process runs
@@ -161,12 +161,3 @@ async def _run_processes(
         return await runtime.run_tasks(tasks, stop, order=[list(workers), ["http", "banner"]])
     finally:
         await runtime.close_container(container)
-
-
-def _bind(
-    worker: runtime.WorkerFn, container: Container
-) -> Callable[[asyncio.Event], Awaitable[None]]:
-    async def run_worker(own_stop: asyncio.Event) -> None:
-        await worker(container, own_stop)
-
-    return run_worker

@@ -8,7 +8,10 @@ registry at ``GET /metrics``; the standalone consumers expose it on ``HEXMARKET_
 
 from __future__ import annotations
 
+import threading
 import time
+import weakref
+from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,12 +27,54 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from core.orders.ingest import BatchReport
+
+
+class _StatsFeed(Collector):
+    """Feeds counters from the ``stats`` objects the use cases keep (``CatalogService.stats``,
+    ``OutboxRelay.stats``, ``LogWriter.stats``): at each scrape, the growth since the last one
+    is added to the counter. Registered before the counters, so a scrape sees fresh values."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._feeds: list[tuple[weakref.ref[Any], str, Any, list[int]]] = []
+
+    def watch(self, owner: object, fields: dict[str, Any]) -> None:
+        """``fields``: attribute of ``owner.stats`` -> counter (or labelled child) it feeds."""
+        ref = weakref.ref(owner)
+        with self._lock:
+            for attribute, counter in fields.items():
+                start = int(getattr(owner.stats, attribute))  # type: ignore[attr-defined]
+                counter.inc(start)
+                self._feeds.append((ref, attribute, counter, [start]))
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> list[Metric]:
+        with self._lock:
+            alive = []
+            for ref, attribute, counter, last in self._feeds:
+                owner = ref()
+                if owner is None:
+                    continue
+                alive.append((ref, attribute, counter, last))
+                value = int(getattr(owner.stats, attribute))
+                if value > last[0]:
+                    counter.inc(value - last[0])
+                last[0] = value
+            self._feeds = alive
+        return []
+
 
 # no ``*_created`` gauge beside every counter
 disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
+_FEED = _StatsFeed()
+REGISTRY.register(_FEED)
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
 GCCollector(registry=REGISTRY)
@@ -92,6 +137,28 @@ LOG_EVENTS_WRITTEN = Counter(
     "Audit events inserted into the log store.",
     registry=REGISTRY,
 )
+
+
+def watch_catalog(service: object) -> None:
+    """Feed the goods list cache counters from ``CatalogService.stats``."""
+    _FEED.watch(
+        service,
+        {
+            "hits": CACHE_HITS.labels(cache="goods_list"),
+            "misses": CACHE_MISSES.labels(cache="goods_list"),
+            "cache_errors": CACHE_ERRORS.labels(cache="goods_list"),
+        },
+    )
+
+
+def watch_relay(relay: object) -> None:
+    """Feed ``hexmarket_outbox_published_total`` from ``OutboxRelay.stats``."""
+    _FEED.watch(relay, {"published": OUTBOX_PUBLISHED})
+
+
+def watch_log_writer(writer: object) -> None:
+    """Feed the log batch / event counters from ``LogWriter.stats``."""
+    _FEED.watch(writer, {"batches": LOG_BATCHES_WRITTEN, "written": LOG_EVENTS_WRITTEN})
 
 
 def cache_outcome(cache: str, *, hit: bool) -> None:

@@ -50,6 +50,32 @@ def load_worker(role: str) -> WorkerFn:
     return worker
 
 
+async def watch_worker(role: str, container: Container) -> None:
+    """Feed the worker's use-case counters into the metrics registry."""
+    from entrypoints import metrics
+
+    if role == "relay-outbox":
+        metrics.watch_relay(await _resolve(container.outbox_relay()))
+    elif role == "write-logs":
+        metrics.watch_log_writer(await _resolve(container.log_writer()))
+
+
+def bind_worker(
+    role: str, worker: WorkerFn, container: Container
+) -> Callable[[asyncio.Event], Awaitable[None]]:
+    """The worker as a task body for ``run_tasks``, its metrics wired first."""
+
+    async def run_worker(own_stop: asyncio.Event) -> None:
+        await watch_worker(role, container)
+        await worker(container, own_stop)
+
+    return run_worker
+
+
+async def _resolve(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
 async def check_servers(settings: Settings, roles: Sequence[probes.Role]) -> None:
     """Raise ``ConfigurationError`` / ``UnreachableError`` for the first server that fails."""
     deps = probes.needed(settings, roles)

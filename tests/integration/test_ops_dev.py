@@ -218,7 +218,15 @@ def test_dev_runs_everything_and_stops_cleanly(
     assert events[0]["name"] == unique
 
     metrics = httpx.get(banner["metrics"], timeout=5).text
-    assert re.search(r"^hexmarket_orders_ingested_total [1-9]", metrics, re.MULTILINE), metrics
+    for series in (
+        "hexmarket_orders_ingested_total",
+        "hexmarket_outbox_published_total",
+        "hexmarket_log_batches_written_total",
+        'hexmarket_cache_misses_total{cache="goods_list"}',
+        'hexmarket_http_request_duration_seconds_count{method="POST",route="/good/create",status="200"}',
+    ):
+        assert re.search(rf"^{re.escape(series)} [1-9]", metrics, re.MULTILINE), (series, metrics)
+    assert re.search(r"^hexmarket_outbox_backlog 0", metrics, re.MULTILINE), metrics
 
     tree = dev.tree()
     assert len(tree) >= 4  # dev itself + PostgreSQL (and its backends) + Redis + NATS

@@ -18,6 +18,7 @@ from litestar.params import FromPath
 
 from core.errors import InfrastructureError
 from core.orders.queries import OrderQueries
+from entrypoints import metrics
 from entrypoints.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ async def get_order(
     request: Request[Any, Any, Any],
 ) -> Response[bytes]:
     document = await orders.get(order_uid)
+    metrics.cache_outcome("orders", hit=document.cache_hit)
     etag = etag_of(document.body)
     headers = {
         "X-Cache": "hit" if document.cache_hit else "miss",
