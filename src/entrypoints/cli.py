@@ -211,6 +211,7 @@ def produce_orders(count: int, invalid_share: float, rate: float | None, seed: i
     settings = load_settings()
     if settings.orders_broker == "memory":
         fail("HEXMARKET_ORDERS_BROKER=memory exists only inside one process; use nats or kafka")
+    run_async(runtime.check_servers(settings, ["produce-orders"]))
     try:
         report = run_async(
             run_produce(settings, count=count, invalid_share=invalid_share, rate=rate, seed=seed)

@@ -212,6 +212,22 @@ def test_dev_runs_everything_and_stops_cleanly(
     )
     assert order["order_uid"] == order_uid
 
+    produced = subprocess.run(
+        [HEXMARKET, "produce-orders", "--count", "3", "--seed", "7"],
+        env={**os.environ, "HEXMARKET_NATS_URL": banner["NATS"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert produced.returncode == 0, produced.stderr
+    lookup = re.search(r"GET (/order/\S+)", produced.stdout)
+    assert lookup, produced.stdout
+    wait_for(
+        lambda: get_json(f"{base}{lookup.group(1)}"),
+        60,
+        lambda: f"produced order not served:\n{dev.output()}",
+    )
+
     events = wait_for(
         lambda: _logged(base, good["id"]), 60, lambda: f"no audit event:\n{dev.output()}"
     )

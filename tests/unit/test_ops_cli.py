@@ -24,6 +24,7 @@ COMMANDS = [
     "relay-outbox",
     "write-logs",
     "migrate",
+    "produce-orders",
     "dev",
 ]
 
@@ -112,6 +113,7 @@ def test_missing_server_url_names_the_variable() -> None:
             },
             "Kafka",
         ),
+        ("produce-orders --count 1", {"HEXMARKET_NATS_URL": "nats://127.0.0.1:{port}"}, "NATS"),
         (
             "serve",
             {
@@ -130,8 +132,8 @@ def test_unreachable_server_is_one_line_naming_server_and_url(
 ) -> None:
     port = _closed_port()
     env = {key: value.format(port=port) for key, value in env.items()}
-    code, output = _run(command, env=env)
-    assert code == 1
+    code, output = _run(*command.split(), env=env)
+    assert code == 1, output
     lines = output.strip().splitlines()
     assert len(lines) == 1, output
     assert lines[0].startswith(f"error: cannot reach {label} at ")
