@@ -29,6 +29,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "entrypoints.http.catalog",
     "entrypoints.http.orders",
     "entrypoints.http.logs",
+    "entrypoints.http.web",
 )
 
 
