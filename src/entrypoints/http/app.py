@@ -89,9 +89,7 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
     settings = container.settings()
     return Litestar(
         route_handlers=route_handlers,
-        dependencies={
-            name: Provide(_provider(name), sync_to_thread=False) for name in wanted
-        },
+        dependencies={name: Provide(_provider(name), sync_to_thread=False) for name in wanted},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
