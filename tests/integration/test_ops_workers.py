@@ -1,0 +1,90 @@
+"""The worker commands as separate processes on real servers: they check their servers, expose
+their metrics on HEXMARKET_METRICS_PORT, log JSON lines, and stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from adapters.postgres.migrate import migrate
+from entrypoints.devstack import free_port
+
+HEXMARKET = str(Path(sys.executable).with_name("hexmarket"))
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("HEXMARKET_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
+    env.update(values)
+    return env
+
+
+@pytest.mark.parametrize(
+    ("command", "series"),
+    [
+        ("consume-orders", "hexmarket_orders_ingested_total"),
+        ("relay-outbox", "hexmarket_outbox_published_total"),
+        ("write-logs", "hexmarket_log_batches_written_total"),
+    ],
+)
+def test_worker_serves_metrics_and_stops_on_sigterm(
+    command: str, series: str, pg_url: str, nats_url: str, unique: str, tmp_path: Path
+) -> None:
+    asyncio.run(migrate(pg_url))
+    port = free_port()
+    env = _env(
+        HEXMARKET_POSTGRES_URL=pg_url,
+        HEXMARKET_NATS_URL=nats_url,
+        HEXMARKET_CLICKHOUSE_URL=f"chdb://{tmp_path / 'clickhouse'}",
+        HEXMARKET_METRICS_PORT=str(port),
+        HEXMARKET_HTTP_HOST="127.0.0.1",
+        HEXMARKET_LOG_JSON="true",
+        HEXMARKET_ORDERS_TOPIC=f"{unique}.orders",
+        HEXMARKET_ORDERS_STREAM=f"{unique.upper()}_ORDERS",
+        HEXMARKET_ORDERS_DLQ_TOPIC=f"{unique}.orders.dlq",
+        HEXMARKET_ORDERS_GROUP=f"{unique}-orders",
+        HEXMARKET_EVENTS_TOPIC=f"{unique}.events",
+        HEXMARKET_EVENTS_STREAM=f"{unique.upper()}_EVENTS",
+        HEXMARKET_EVENTS_GROUP=f"{unique}-logs",
+    )
+    log_path = tmp_path / f"{command}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [HEXMARKET, command], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            end = time.monotonic() + 60
+            body = None
+            while time.monotonic() < end and proc.poll() is None:
+                try:
+                    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+                    if response.status_code == 200:
+                        body = response.text
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            assert body is not None, log_path.read_text()
+            assert series in body
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0, log_path.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    lines = log_path.read_text().splitlines()
+    assert lines
+    events = [json.loads(line) for line in lines]  # one JSON object per line
+    assert any(event["event"] == "stop requested" for event in events), lines
