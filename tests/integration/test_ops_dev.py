@@ -35,7 +35,9 @@ T = TypeVar("T")
 class DevProcess:
     """One ``hexmarket dev`` run: its stdout lines collected by a thread, the banner parsed."""
 
-    def __init__(self, workdir: Path, port: int, log: Path) -> None:
+    def __init__(
+        self, workdir: Path, port: int, log: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         env = {
             k: v
             for k, v in os.environ.items()
@@ -47,6 +49,7 @@ class DevProcess:
             HEXMARKET_INGEST_BATCH_MS="50",
             HEXMARKET_LOG_BATCH_MS="50",
         )
+        env.update(extra_env or {})
         self.log = log
         self._stderr = log.open("a")
         self.proc = subprocess.Popen(
@@ -145,13 +148,13 @@ def _logged(base: str, good_id: int) -> list[dict[str, Any]] | None:
 
 
 @pytest.fixture
-def run_dev(tmp_path: Path) -> Iterator[Callable[[], DevProcess]]:
+def run_dev(tmp_path: Path) -> Iterator[Callable[..., DevProcess]]:
     started: list[DevProcess] = []
     workdir = tmp_path / "data"
     port = free_port()
 
-    def start() -> DevProcess:
-        dev = DevProcess(workdir, port, tmp_path / f"dev-{len(started)}.log")
+    def start(**extra_env: str) -> DevProcess:
+        dev = DevProcess(workdir, port, tmp_path / f"dev-{len(started)}.log", extra_env)
         started.append(dev)
         return dev
 
@@ -183,7 +186,7 @@ def _assert_tree_gone(processes: list[psutil.Process]) -> None:
 
 
 def test_dev_runs_everything_and_stops_cleanly(
-    run_dev: Callable[[], DevProcess], unique: str
+    run_dev: Callable[..., DevProcess], unique: str
 ) -> None:
     dev = run_dev()
     banner = dev.banner()
@@ -260,4 +263,36 @@ def test_dev_runs_everything_and_stops_cleanly(
     assert _logged(base, good["id"])
     tree = again.tree()
     assert again.interrupt() == 0, again.output()
+    _assert_tree_gone(tree)
+
+
+@pytest.mark.kafka
+def test_dev_takes_orders_from_kafka_when_configured(run_dev: Callable[..., DevProcess]) -> None:
+    dev = run_dev(HEXMARKET_ORDERS_BROKER="kafka")
+    banner = dev.banner()
+    assert "Kafka" in banner, dev.output()
+    base = banner["web page"].rstrip("/")
+    ready = wait_for(lambda: get_json(f"{base}/ready"), 90, lambda: f"not ready:\n{dev.output()}")
+    assert "kafka" in ready["checks"]
+    produced = subprocess.run(
+        [HEXMARKET, "produce-orders", "--count", "3", "--seed", "11"],
+        env={
+            **os.environ,
+            "HEXMARKET_ORDERS_BROKER": "kafka",
+            "KAFKA_BOOTSTRAP_SERVERS": banner["Kafka"],
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert produced.returncode == 0, produced.stderr
+    lookup = re.search(r"GET (/order/\S+)", produced.stdout)
+    assert lookup, produced.stdout
+    wait_for(
+        lambda: get_json(f"{base}{lookup.group(1)}"),
+        90,
+        lambda: f"order from Kafka not served:\n{dev.output()}",
+    )
+    tree = dev.tree()
+    assert dev.interrupt() == 0, dev.output()
     _assert_tree_gone(tree)

@@ -240,3 +240,20 @@ def test_missing_worker_module_is_reported(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(runtime.WORKERS, "nothing", ("entrypoints.no_such_module", "run"))
     with pytest.raises(runtime.WorkerMissingError):
         runtime.load_worker("nothing")
+
+
+def test_dotenv_is_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("HEXMARKET_HTTP_PORT=9001\nHEXMARKET_LOG_LEVEL=debug\n")
+    assert Settings().http_port == 9001
+    assert Settings().log_level == "DEBUG"
+    monkeypatch.setenv("HEXMARKET_HTTP_PORT", "9002")
+    assert Settings().http_port == 9002
+
+
+def test_invalid_dotenv_value_is_reported_like_the_environment(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("HEXMARKET_ORDERS_BROKER=rabbitmq\n")
+    code, output = _run("consume-orders")
+    assert code == 1
+    assert output.startswith("error: invalid configuration: HEXMARKET_ORDERS_BROKER: ")
