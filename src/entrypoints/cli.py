@@ -114,6 +114,7 @@ async def _serve(settings: Settings) -> int:
     from entrypoints.container import Container
     from entrypoints.http.app import create_app
 
+    runtime.check_listen(settings.http_host, settings.http_port)
     await runtime.check_servers(settings, ["serve"])
     container = Container(settings=settings)
     app = create_app(container)
@@ -239,12 +240,17 @@ def dev(port: int | None, data_dir: str | None) -> None:
     """Everything in one process: embedded PostgreSQL, Redis, NATS and ClickHouse engine (Kafka
     when a broker setting names it), migrations, HTTP, orders consumer, outbox relay and log
     writer. Data persists in the work directory. Ctrl-C stops everything."""
+    from core.errors import StorageError
     from entrypoints import dev as dev_module
     from entrypoints.devstack import DevStackError
 
     settings = load_settings(http_port=port, data_dir=data_dir)
     try:
+        runtime.check_listen(settings.http_host, settings.http_port)
+    except probes.ConfigurationError as exc:
+        fail(str(exc))
+    try:
         code = run_async(dev_module.run(settings))
-    except DevStackError as exc:
+    except (DevStackError, StorageError) as exc:
         fail(str(exc).splitlines()[0])
     sys.exit(code)

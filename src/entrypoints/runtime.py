@@ -10,6 +10,7 @@ import importlib
 import inspect
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -84,6 +85,24 @@ async def check_servers(settings: Settings, roles: Sequence[probes.Role]) -> Non
         reason = results[dep.name]
         if reason is not None:
             raise probes.UnreachableError(dep, reason)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Raise ``ConfigurationError`` if ``host:port`` cannot be listened on (in use, bad address)."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise probes.ConfigurationError(
+            f"cannot listen on {host}:{port} (HEXMARKET_HTTP_HOST/HEXMARKET_HTTP_PORT): "
+            f"{reason.lower()}"
+        ) from exc
 
 
 @contextlib.contextmanager

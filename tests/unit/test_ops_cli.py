@@ -257,3 +257,24 @@ def test_invalid_dotenv_value_is_reported_like_the_environment(tmp_path: Path) -
     code, output = _run("consume-orders")
     assert code == 1
     assert output.startswith("error: invalid configuration: HEXMARKET_ORDERS_BROKER: ")
+
+
+@pytest.mark.parametrize("command", ["serve", "dev"])
+def test_port_in_use_is_one_line(command: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {
+            "HEXMARKET_HTTP_PORT": str(port),
+            "HEXMARKET_CATALOG_STORE": "memory",
+            "HEXMARKET_ORDERS_STORE": "memory",
+            "HEXMARKET_LIST_CACHE": "lru",
+            "HEXMARKET_LOG_STORE": "memory",
+        }
+        code, output = _run(command, env=env)
+    assert code == 1
+    assert output.strip() == (
+        f"error: cannot listen on 127.0.0.1:{port} "
+        "(HEXMARKET_HTTP_HOST/HEXMARKET_HTTP_PORT): address already in use"
+    )
