@@ -107,14 +107,17 @@ def check_listen(host: str, port: int) -> None:
 
 @contextlib.contextmanager
 def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
-    """SIGINT / SIGTERM set ``stop`` (a second SIGINT while stopping is left to the default)."""
+    """SIGINT / SIGTERM set ``stop``; a second SIGINT while stopping raises KeyboardInterrupt
+    (the tasks are cancelled; servers the process started are still stopped at exit)."""
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
 
     def handle(sig: signal.Signals) -> None:
         if stop.is_set() and sig == signal.SIGINT:
-            log.warning("second interrupt: stopping now")
-            loop.remove_signal_handler(sig)
+            log.warning("second interrupt: stopping now, without waiting for the tasks")
+            loop.remove_signal_handler(sig)  # back to Python's handler: KeyboardInterrupt
+            signal.raise_signal(sig)
+            return
         log.info("stop requested", extra={"signal": sig.name})
         stop.set()
 
