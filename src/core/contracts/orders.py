@@ -224,7 +224,11 @@ def _json_value(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     _json_value,
     max_leaves=10,
 )
