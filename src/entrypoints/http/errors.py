@@ -14,10 +14,11 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import ExceptionHandlersMap
 
-from core.errors import Conflict, DomainError, NotFound, ValidationError
+from core.errors import Conflict, DomainError, InfrastructureError, NotFound, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,15 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
     return response
 
 
+def _unavailable(_: Request[Any, Any, Any], exc: InfrastructureError) -> Response[dict[str, Any]]:
+    # A server we depend on is down: the request may succeed later, so say so (503, not 500),
+    # and keep the driver's message in the log, not in the response.
+    log.warning("dependency unavailable: %s", exc)
+    response = envelope(HTTP_503_SERVICE_UNAVAILABLE, CODE_INTERNAL, "errors.common.unavailable")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 def _internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", exc_info=exc)
     return envelope(HTTP_500_INTERNAL_SERVER_ERROR, CODE_INTERNAL, "errors.common.internal")
@@ -100,5 +110,6 @@ def _internal_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: _domain_error,
     HTTPException: _http_error,
+    InfrastructureError: _unavailable,
     Exception: _internal_error,
 }
