@@ -129,12 +129,12 @@ def encode_page(page: GoodsPage) -> bytes:
 # --- query parameters ------------------------------------------------------------------------
 
 ProjectIdQuery = Annotated[
-    int | None, QueryParameter(query="projectId", description="The project (`/good...` routes).")
+    int | None, QueryParameter(name="projectId", description="The project (`/good...` routes).")
 ]
 CampaignIdQuery = Annotated[
-    int | None, QueryParameter(query="campaignId", description="The project (`/item...` routes).")
+    int | None, QueryParameter(name="campaignId", description="The project (`/item...` routes).")
 ]
-GoodIdQuery = Annotated[int, QueryParameter(query="id", description="The good.")]
+GoodIdQuery = Annotated[int, QueryParameter(name="id", description="The good.")]
 
 _QUERY_NAMES = {"project_id": "projectId", "campaign_id": "campaignId", "good_id": "id"}
 
@@ -277,7 +277,9 @@ async def list_projects(catalog: NamedDependency[CatalogService]) -> ProjectsOut
 
 
 @post("/project/create", status_code=200, summary="Create a project", responses=_BAD)
-async def create_project(catalog: NamedDependency[CatalogService], data: ProjectBody) -> ProjectOut:
+async def create_project(
+    catalog: NamedDependency[CatalogService], data: JSONBody[ProjectBody]
+) -> ProjectOut:
     return project_out(await catalog.create_project(name=data.name))
 
 
