@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import datetime as dt
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -92,6 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from entrypoints.devstack import DevStack
 
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so every server and child is stopped on the way out.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupted)
     ensure_installed()
     began = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="hexmarket-bench-"))

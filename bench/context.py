@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class NotAvailable(Exception):  # noqa: N818 - a reason, not a failure
+class NotAvailable(Exception):
     """A piece the figure measures has not been built (yet): reported, never faked."""
 
 

@@ -4,6 +4,7 @@ measured (RSS) and always stopped."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import os
 import signal
@@ -52,6 +53,19 @@ def http_get(host: str, port: int, path: str, timeout_s: float = 5.0) -> tuple[i
         conn.close()
 
 
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """SIGKILL the child if the benchmark dies without stopping it (Linux)."""
+
+    def preexec() -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
+
+
 class Child:
     """One child process with its log file; ``stop()`` is idempotent."""
 
@@ -80,6 +94,7 @@ class Child:
                 env=full_env,
                 cwd=REPO_ROOT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(os.getpid()),
             )
 
     @property
