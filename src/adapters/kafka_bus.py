@@ -73,6 +73,8 @@ class KafkaEventBus:
             "client.id": self._client_id,
             "socket.connection.setup.timeout.ms": 5000,
             "reconnect.backoff.max.ms": 2000,
+            # librdkafka's own log lines go through Python logging, not raw stderr
+            "logger": logging.getLogger("librdkafka"),
             **self._extra,
         }
 
