@@ -26,7 +26,8 @@ class _Stored:
 
 @attrs.define
 class _Group:
-    acked: set[int] = attrs.field(factory=set)
+    floor: int = 0  # every index below it is acknowledged (keeps fetch cost off the history)
+    acked: set[int] = attrs.field(factory=set)  # acknowledged indexes at or above the floor
     leased: dict[int, int] = attrs.field(factory=dict)  # index -> subscription id
 
 
@@ -97,7 +98,9 @@ class MemoryEventBus:
     def _take(self, topic: str, group: str, subscription: int, limit: int) -> list[Delivery]:
         state = self._groups[(topic, group)]
         taken: list[Delivery] = []
-        for index, stored in enumerate(self._topics[topic]):
+        log = self._topics[topic]
+        for index in range(state.floor, len(log)):
+            stored = log[index]
             if len(taken) >= limit:
                 break
             if index in state.acked or index in state.leased:
@@ -120,6 +123,9 @@ class MemoryEventBus:
             if state.leased.get(token.index) == token.subscription:
                 del state.leased[token.index]
                 state.acked.add(token.index)
+                while state.floor in state.acked:
+                    state.acked.discard(state.floor)
+                    state.floor += 1
 
     async def _release(self, topic: str, group: str, subscription: int) -> None:
         state = self._groups[(topic, group)]
