@@ -124,3 +124,17 @@ async def test_concurrent_relays_publish_each_event_once() -> None:
     published = bus.messages(TOPIC)
     assert sorted(published) == sorted(e.to_json() for e in events)
     assert sum(r.stats.published for r in relays) == 50
+
+
+async def test_marks_survive_a_unit_of_work_that_was_open_during_the_relay_round() -> None:
+    store, bus = MemoryCatalogStore(), MemoryEventBus(dedupe_by_key=False)
+    await write_events(store, 2)
+    relay = OutboxRelay(MemoryOutboxRelay(store), bus)
+    async with store.unit_of_work() as uow:
+        round_ = asyncio.create_task(relay.relay_once())
+        await eventually(lambda: len(bus.messages(TOPIC)) == 2)
+        await uow.outbox.add([event(good_id=99)])
+        await uow.commit()
+    assert await asyncio.wait_for(round_, 2) == 2
+    pending = store.outbox_records(pending_only=True)
+    assert [r.payload for r in pending] == [store.outbox_records()[-1].payload]

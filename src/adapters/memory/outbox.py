@@ -46,7 +46,10 @@ class MemoryOutboxRelay:
         try:
             yield batch
             if batch.marked:
-                self._store.mark_outbox_sent(sorted(ids))
+                # inside a unit of work (left without commit): an open unit of work holds a
+                # copy of the state and would overwrite the marks when it commits
+                async with self._store.unit_of_work():
+                    self._store.mark_outbox_sent(sorted(ids))
         finally:
             self._held -= ids
 
