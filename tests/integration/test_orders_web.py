@@ -1,44 +1,24 @@
-"""The web page in headless Chromium (Debian's ``chromium`` through Playwright), served by the
-real app under uvicorn on a free port, against real PostgreSQL."""
+"""The web page's order lookup in headless Chromium (Debian's ``chromium`` through Playwright),
+served by the real app under uvicorn on a free port, against real PostgreSQL. The catalog and
+audit-log views are tested in ``test_web_catalog``."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.postgres.migrate import migrate
 from adapters.postgres.orders import PgOrderRepository
 from core.contracts.orders import order_from
-from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from tests.integration.web_support import ARTIFACTS, ROOT, chromium, serve
 
-ROOT = Path(__file__).parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
 SAMPLE = json.loads((ROOT / "tests" / "data" / "model.json").read_bytes())
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -53,7 +33,6 @@ async def base_url(pg_url: str) -> AsyncIterator[str]:
         second["payment"]["goods_total"] = 417
         second["payment"]["amount"] = 1917
         await PgOrderRepository(pool).add_many([order_from(SAMPLE), order_from(second)])
-    port = free_port()
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         postgres_url=pg_url,
@@ -66,34 +45,14 @@ async def base_url(pg_url: str) -> AsyncIterator[str]:
         log_store="memory",
         pg_pool_size=4,
     )
-    config = uvicorn.Config(
-        create_app(Container(settings=settings)),
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while not server.started:
-        assert not task.done(), "uvicorn stopped during start-up"
-        assert loop.time() < deadline, "uvicorn did not start"
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, 30)
+    async with serve(settings) as url:
+        yield url
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
+    async with chromium() as browser:
         yield browser
-        await browser.close()
 
 
 async def test_looking_up_orders_on_the_page(base_url: str, browser: Browser) -> None:
@@ -146,22 +105,4 @@ async def test_looking_up_orders_on_the_page(base_url: str, browser: Browser) ->
     await page.fill("#order-id", "bad id!")
     await page.click("#order-submit")
     await expect(message).to_contain_text("not a valid order id")
-    assert errors == []
-
-
-async def test_the_catalog_and_audit_views_use_the_api(base_url: str, browser: Browser) -> None:
-    page = await browser.new_page(viewport={"width": 1200, "height": 900})
-    errors: list[Any] = []
-    page.on("pageerror", lambda exc: errors.append(exc))
-    await page.goto(base_url + "/#catalog")
-    await expect(page.locator("#tab-catalog")).to_be_visible()
-    await page.fill("#good-name", "Green tea")
-    await page.fill("#good-description", "loose leaf")
-    await page.click("#good-form button[type=submit]")
-    await expect(page.locator("#catalog-message")).to_contain_text("Good added.")
-    await expect(page.locator("#goods tbody tr")).to_have_count(1)
-    await expect(page.locator("#goods tbody")).to_contain_text("Green tea")
-    await page.click("nav [data-tab=logs]")
-    await expect(page.locator("#tab-logs")).to_be_visible()
-    await page.screenshot(path=str(ARTIFACTS / "web-catalog-logs.png"), full_page=True)
     assert errors == []

@@ -1,5 +1,5 @@
-// hexmarket web page: plain JavaScript over the public HTTP API. Data is only ever inserted
-// with textContent (never innerHTML), so order and good fields cannot inject markup.
+// hexmarket web page: plain JavaScript over the public HTTP API, no build step. Data is only
+// ever inserted with textContent (never innerHTML), so order and good fields cannot inject markup.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -7,7 +7,9 @@ const $ = (sel) => document.querySelector(sel);
 function el(tag, text, attrs = {}) {
   const node = document.createElement(tag);
   if (text !== undefined && text !== null) node.textContent = String(text);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v !== undefined && v !== null && v !== false) node.setAttribute(k, v === true ? "" : v);
+  }
   return node;
 }
 
@@ -25,14 +27,25 @@ function describeError(status, body) {
   return `HTTP ${status}`;
 }
 
+// The token guards changes only (HEXMARKET_API_TOKEN); it lives in sessionStorage, so it is
+// forgotten with the browser tab and never reaches other sites or later visitors.
+const TOKEN_KEY = "hexmarket.token";
+const apiToken = () => sessionStorage.getItem(TOKEN_KEY) || "";
+
+// Resolves to {ok, status, data, headers}; status 0 when the server cannot be reached.
 async function api(method, path, body) {
   const headers = { Accept: "application/json" };
-  const token = localStorage.getItem("hexmarket.token");
+  const token = apiToken();
   if (token && method !== "GET") headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    return { ok: false, status: 0, data: null, headers: new Headers() };
+  }
   let data = null;
   const text = await response.text();
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
@@ -41,15 +54,28 @@ async function api(method, path, body) {
 
 // --- tabs ---------------------------------------------------------------------------------
 
-function selectTab(name) {
+const TABS = ["orders", "catalog", "logs"];
+
+function selectTab(name, { focus = false } = {}) {
   for (const button of document.querySelectorAll("nav [data-tab]")) {
     const on = button.dataset.tab === name;
     button.setAttribute("aria-selected", String(on));
+    button.tabIndex = on ? 0 : -1;
+    if (on && focus) button.focus();
     $(`#tab-${button.dataset.tab}`).hidden = !on;
   }
   if (name === "catalog") loadCatalog();
   if (name === "logs") loadLogs();
+  liveLogs();
   history.replaceState(null, "", `#${name}`);
+}
+
+function tabKeys(event) {
+  const at = TABS.indexOf(event.target.dataset.tab);
+  const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: TABS.length - 1 }[event.key];
+  if (at < 0 || to === undefined) return;
+  event.preventDefault();
+  selectTab(TABS[(to + TABS.length) % TABS.length], { focus: true });
 }
 
 // --- orders -------------------------------------------------------------------------------
@@ -120,14 +146,10 @@ async function lookUpOrder(event) {
   $("#order").hidden = true;
   if (!id) { show(message, "Type an order id."); return; }
   show(message, "");
-  let result;
-  try {
-    result = await api("GET", `/order/${encodeURIComponent(id)}`);
-  } catch {
+  const result = await api("GET", `/order/${encodeURIComponent(id)}`);
+  if (result.status === 0) {
     show(message, "The server cannot be reached. Try again in a moment.");
-    return;
-  }
-  if (result.ok) {
+  } else if (result.ok) {
     renderOrder(result.data, result.headers.get("X-Cache"));
     history.replaceState(null, "", `#orders/${encodeURIComponent(id)}`);
   } else if (result.status === 404) {
@@ -139,135 +161,482 @@ async function lookUpOrder(event) {
   }
 }
 
+// --- API errors shown next to the control that caused them --------------------------------
+
+const ERROR_TEXT = {
+  "errors.common.validation": "Please correct the following.",
+  "errors.common.notFound": "Not found: it may have been removed in the meantime. The list is refreshed.",
+  "errors.common.conflict": "The change conflicts with another one. The list is refreshed; try again.",
+  "errors.common.payloadTooLarge": "The text is too long to send.",
+  "errors.logs.unavailable": "The audit log store is unavailable right now. Try again shortly.",
+};
+
+function errorText(result) {
+  if (result.status === 0) return "The server cannot be reached. Check the connection and try again.";
+  if (result.status === 401) {
+    return apiToken()
+      ? "The server refused the API token. Check it under “API token” and try again."
+      : "Changes need the API token: enter it under “API token” and try again.";
+  }
+  const key = result.data && typeof result.data === "object" ? result.data.message : undefined;
+  return ERROR_TEXT[key] || `The request failed (HTTP ${result.status}${key ? `, ${key}` : ""}).`;
+}
+
+function errorDetails(result) {
+  const body = result.data;
+  if (!body || typeof body !== "object" || !body.details || typeof body.details !== "object") return [];
+  return Object.entries(body.details).map(([field, reason]) => [field, String(reason)]);
+}
+
+function fieldError(input) {
+  return document.getElementById(input.getAttribute("aria-describedby") || "");
+}
+
+function clearErrors(box, fields = {}) {
+  if (box) { box.replaceChildren(); box.hidden = true; }
+  for (const input of Object.values(fields)) {
+    input.removeAttribute("aria-invalid");
+    const hint = fieldError(input);
+    if (hint) { hint.textContent = ""; hint.hidden = true; }
+  }
+}
+
+// Shows the envelope's message in ``box`` and each ``details`` reason under its input when the
+// field is one of ``fields`` (name -> input), else as a line in ``box``.
+function showError(box, result, fields = {}) {
+  clearErrors(box, fields);
+  const rest = [];
+  let first = null;
+  for (const [field, reason] of errorDetails(result)) {
+    const input = fields[field];
+    const hint = input && fieldError(input);
+    if (hint) {
+      input.setAttribute("aria-invalid", "true");
+      hint.textContent = reason;
+      hint.hidden = false;
+      first = first || input;
+    } else {
+      rest.push([field, reason]);
+    }
+  }
+  box.replaceChildren(...errorNodes(result, rest));
+  box.hidden = false;
+  first?.focus();
+}
+
+// The envelope as nodes: the message, then a list of "field: reason" for ``details``.
+function errorNodes(result, details = errorDetails(result)) {
+  if (result.status === 401) $("#token-box").open = true;
+  const nodes = [el("p", errorText(result))];
+  if (details.length) {
+    const list = el("ul");
+    for (const [field, reason] of details) {
+      const item = el("li");
+      item.append(el("strong", field), document.createTextNode(`: ${reason}`));
+      list.append(item);
+    }
+    nodes.push(list);
+  }
+  return nodes;
+}
+
 // --- catalog ------------------------------------------------------------------------------
 
-const catalog = { offset: 1, limit: 20, total: 0, projects: [] };
+const catalog = {
+  offset: 1, limit: 20, total: 0, loads: 0, projects: new Map(), highlight: null, focus: null,
+};
 
 async function loadProjects() {
   const result = await api("GET", "/projects/list");
   if (!result.ok) return;
-  catalog.projects = result.data.projects;
+  catalog.projects = new Map(result.data.projects.map((p) => [p.id, p.name]));
   const select = $("#good-project");
-  const current = select.value;
-  select.replaceChildren(...catalog.projects.map((p) => el("option", `${p.id} · ${p.name}`, { value: p.id })));
-  if (current) select.value = current;
+  const current = select.value || sessionStorage.getItem("hexmarket.project") || "1";
+  select.replaceChildren(...result.data.projects.map(
+    (p) => el("option", `${p.name} (#${p.id})`, { value: p.id })));
+  if (catalog.projects.has(Number(current))) select.value = current;
+}
+
+const catalogMessage = (text, ok = true) => show($("#catalog-message"), text, ok);
+
+async function loadCatalog({ last = false } = {}) {
+  const load = ++catalog.loads;  // a slower, older answer must not overwrite a newer one
+  const [, result] = await Promise.all([
+    loadProjects(),
+    api("GET", `/goods/list?limit=${catalog.limit}&offset=${catalog.offset}`),
+  ]);
+  if (load !== catalog.loads) return;
+  if (!result.ok) { catalogMessage(`The goods could not be loaded. ${errorText(result)}`, false); return; }
+  const { meta, goods } = result.data;
+  const lastOffset = Math.max(1, Math.floor((meta.total - 1) / catalog.limit) * catalog.limit + 1);
+  if ((last && catalog.offset !== lastOffset) || (!goods.length && catalog.offset > lastOffset)) {
+    catalog.offset = lastOffset;
+    await loadCatalog();
+    return;
+  }
+  catalog.total = meta.total;
+  const from = goods.length ? meta.offset : 0;
+  const to = goods.length ? meta.offset + goods.length - 1 : 0;
+  $("#goods-meta").textContent =
+    `${meta.total} ${meta.total === 1 ? "good" : "goods"} (${meta.removed} removed)` +
+    (meta.total ? ` · showing ${from}–${to}` : "");
+  const pages = Math.max(1, Math.ceil(meta.total / catalog.limit));
+  const page = Math.floor((catalog.offset - 1) / catalog.limit) + 1;
+  $("#goods-page").textContent = `Page ${page} of ${pages}`;
+  $("#goods tbody").replaceChildren(...goods.map(goodRow));
+  $("#goods-empty").hidden = meta.total > 0;
+  $("#goods-prev").disabled = catalog.offset <= 1;
+  $("#goods-next").disabled = catalog.offset + catalog.limit > meta.total;
+  catalog.highlight = null;
+  if (catalog.focus) {
+    const [id, action] = catalog.focus;
+    catalog.focus = null;
+    $(`#goods tr[data-id="${id}"] [data-action="${action}"]`)?.focus();
+  }
 }
 
 function goodRow(good) {
-  const tr = el("tr");
-  const cell = (value, label, cls = "") => tr.append(el("td", value, { "data-label": label, class: cls }));
+  const tr = el("tr", null, {
+    "data-id": good.id,
+    class: [good.removed ? "removed" : "", good.id === catalog.highlight ? "changed" : ""].join(" ").trim(),
+  });
+  const cell = (value, label, cls = "") => {
+    const td = el("td", value, { "data-label": label, class: cls || undefined });
+    tr.append(td);
+    return td;
+  };
   cell(good.priority, "Priority", "num");
   cell(good.id, "Id", "num");
-  cell(good.projectId, "Project", "num");
-  cell(good.name, "Name");
-  cell(good.description, "Description");
-  cell(good.removed ? "removed" : "active", "State");
+  const project = catalog.projects.get(good.projectId);
+  cell(project === undefined ? `#${good.projectId}` : `${project} (#${good.projectId})`, "Project");
+  cell(good.name, "Name", "name");
+  cell(good.description || "—", "Description", good.description ? "" : "muted");
+  cell(null, "State").append(el("span", good.removed ? "removed" : "active",
+    { class: `badge ${good.removed ? "badge-removed" : "badge-active"}` }));
+
+  const td = cell(null, "Actions", "actions-cell");
   const actions = el("div", null, { class: "actions" });
+  const rowError = el("p", null, {
+    class: "field-error", id: `row-error-${good.id}`, role: "alert", hidden: true,
+  });
   if (!good.removed) {
-    const edit = el("button", "Edit", { type: "button", class: "secondary" });
-    edit.onclick = () => editGood(good);
-    const move = el("button", "Priority…", { type: "button", class: "secondary" });
-    move.onclick = () => reprioritize(good);
-    const remove = el("button", "Remove", { type: "button", class: "danger" });
-    remove.onclick = () => removeGood(good);
-    actions.append(edit, move, remove);
+    const edit = el("button", "Edit", {
+      type: "button", class: "secondary", "data-action": "edit", "aria-expanded": "false",
+      "aria-label": `Edit “${good.name}”`,
+    });
+    edit.addEventListener("click", () => openEditor(tr, good, edit));
+
+    const move = el("form", null, { class: "move", novalidate: true });
+    const input = el("input", null, {
+      type: "number", min: "1", step: "1", inputmode: "numeric", value: good.priority,
+      id: `priority-${good.id}`, name: "newPriority", "aria-describedby": rowError.id,
+    });
+    move.append(
+      el("label", `New priority for “${good.name}”`, { for: input.id, class: "sr-only" }),
+      input,
+      el("button", "Move", {
+        type: "submit", class: "secondary", "data-action": "move",
+        "aria-label": `Move “${good.name}” to this priority`,
+      }),
+    );
+    move.addEventListener("submit", (event) => { event.preventDefault(); reprioritize(good, input, rowError); });
+
+    const remove = el("button", "Remove", {
+      type: "button", class: "danger", "data-action": "remove", "aria-label": `Remove “${good.name}”`,
+    });
+    remove.addEventListener("click", () => askRemove(actions, good, rowError));
+    actions.append(move, edit, remove);
   }
-  const td = el("td", null, { "data-label": "Actions" });
-  td.append(actions);
-  tr.append(td);
+  const historyButton = el("button", "History", {
+    type: "button", class: "link", "data-action": "history",
+    "aria-label": `Audit history of “${good.name}”`,
+  });
+  historyButton.addEventListener("click", () => showHistory(good));
+  actions.append(historyButton);
+  td.append(actions, rowError);
   return tr;
 }
 
-async function loadCatalog() {
-  const message = $("#catalog-message");
+// After a change: reload the list (marking and focusing the changed row) and say what happened;
+// a 404 or 409 also reloads (the list was stale); other failures go to ``onError``.
+async function afterChange(result, { id, action, text, last = false, onError }) {
+  if (result.ok) {
+    catalog.highlight = id;
+    catalog.focus = action ? [id, action] : null;
+    catalogMessage(text);
+    await loadCatalog({ last });
+    return true;
+  }
+  if (result.status === 404 || result.status === 409) {
+    catalogMessage(errorText(result), false);
+    await loadCatalog();
+    return false;
+  }
+  onError(result);
+  return false;
+}
+
+function closeEditor() {
+  const open = $("#goods tr.editor");
+  if (!open) return;
+  const row = open.previousElementSibling;
+  row?.querySelector("[data-action=edit]")?.setAttribute("aria-expanded", "false");
+  open.remove();
+}
+
+function openEditor(tr, good, button) {
+  closeEditor();
+  const editor = el("tr", null, { class: "editor" });
+  const td = el("td", null, { colspan: "7" });
+  const form = el("form", null, { class: "panel", novalidate: true, autocomplete: "off" });
+  const field = (name, label, value) => {
+    const wrap = el("div", null, { class: name === "description" ? "field grow" : "field" });
+    const input = el("input", null, {
+      id: `edit-${name}-${good.id}`, name, "aria-describedby": `edit-${name}-${good.id}-error`,
+    });
+    input.value = value;
+    const hint = el("p", null, { id: `edit-${name}-${good.id}-error`, class: "field-error", hidden: true });
+    wrap.append(el("label", label, { for: input.id }), input, hint);
+    return [wrap, input];
+  };
+  const [nameField, name] = field("name", "Name", good.name);
+  const [descriptionField, description] = field("description", "Description", good.description);
+  const save = el("button", "Save", { type: "submit" });
+  const cancel = el("button", "Cancel", { type: "button", class: "secondary" });
+  const box = el("div", null, { class: "form-error", role: "alert", hidden: true });
+  const fields = el("div", null, { class: "fields" });
+  const buttons = el("div", null, { class: "row" });
+  buttons.append(save, cancel);
+  fields.append(nameField, descriptionField, buttons);
+  form.append(el("h3", `Edit good #${good.id}`), fields, box);
+  td.append(form);
+  editor.append(td);
+  tr.after(editor);
+  button.setAttribute("aria-expanded", "true");
+  name.focus();
+
+  const close = () => { closeEditor(); button.focus(); };
+  cancel.addEventListener("click", close);
+  form.addEventListener("keydown", (event) => { if (event.key === "Escape") close(); });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    save.disabled = true;
+    const result = await api("PATCH", `/good/update?id=${good.id}&projectId=${good.projectId}`,
+      { name: name.value, description: description.value });
+    save.disabled = false;
+    await afterChange(result, {
+      id: good.id, action: "edit", text: `Saved “${result.data?.name}” (#${good.id}).`,
+      onError: (failed) => showError(box, failed, { name, description }),
+    });
+  });
+}
+
+async function reprioritize(good, input, rowError) {
+  const raw = input.value.trim();
+  const number = Number(raw);
+  const newPriority = raw === "" ? null : Number.isInteger(number) ? number : raw;
+  const result = await api("PATCH", `/good/reprioritize?id=${good.id}&projectId=${good.projectId}`,
+    { newPriority });
+  const others = result.ok ? result.data.priorities.filter((p) => p.id !== good.id).length : 0;
+  const text = `Moved “${good.name}” to priority ${newPriority}` +
+    (others ? `; ${others} other ${others === 1 ? "good" : "goods"} moved down one place.` : ".");
+  rowError.replaceChildren();
+  rowError.hidden = true;
+  input.removeAttribute("aria-invalid");
+  await afterChange(result, {
+    id: good.id, action: "move", text,
+    onError: (failed) => {  // the reasons show in the row, under the number input
+      if (errorDetails(failed).some(([field]) => field === "newPriority")) {
+        input.setAttribute("aria-invalid", "true");
+      }
+      rowError.replaceChildren(...errorNodes(failed));
+      rowError.hidden = false;
+      input.focus();
+    },
+  });
+}
+
+function askRemove(actions, good, rowError) {
+  actions.hidden = true;
+  const confirm = el("div", null, { class: "confirm", role: "group", "aria-label": "Confirm removal" });
+  const question = el("p", `Remove “${good.name}”?`);
+  const yes = el("button", "Yes, remove", { type: "button", class: "danger", "data-action": "confirm-remove" });
+  const no = el("button", "Keep", { type: "button", class: "secondary" });
+  const buttons = el("div", null, { class: "actions" });
+  buttons.append(yes, no);
+  confirm.append(question, buttons);
+  actions.after(confirm);
+  no.focus();
+  const back = () => { confirm.remove(); actions.hidden = false; actions.querySelector("[data-action=remove]")?.focus(); };
+  no.addEventListener("click", back);
+  confirm.addEventListener("keydown", (event) => { if (event.key === "Escape") back(); });
+  yes.addEventListener("click", async () => {
+    yes.disabled = true;
+    const result = await api("DELETE", `/good/remove?id=${good.id}&projectId=${good.projectId}`);
+    yes.disabled = false;
+    await afterChange(result, {
+      id: good.id, action: "history", text: `Removed “${good.name}” (#${good.id}).`,
+      onError: (failed) => {
+        back();
+        rowError.replaceChildren(...errorNodes(failed));
+        rowError.hidden = false;
+      },
+    });
+  });
+}
+
+function showHistory(good) {
+  $("#logs-project").value = good.projectId;
+  $("#logs-good").value = good.id;
+  selectTab("logs", { focus: true });
+}
+
+async function addGood(event) {
+  event.preventDefault();
+  const form = $("#good-form");
+  const name = $("#good-name"), description = $("#good-description");
+  const project = $("#good-project").value || "1";
+  const submit = $("#good-submit");
+  submit.disabled = true;
+  const result = await api("POST", `/good/create?projectId=${encodeURIComponent(project)}`,
+    { name: name.value, description: description.value });
+  submit.disabled = false;
+  const box = form.querySelector(".form-error");
+  const fields = { name, description };
+  if (result.ok) {
+    clearErrors(box, fields);
+    name.value = "";
+    description.value = "";
+    name.focus();
+  }
+  await afterChange(result, {
+    id: result.data?.id, last: true,
+    text: result.ok ? `Added “${result.data.name}” (#${result.data.id}, priority ${result.data.priority}).` : "",
+    onError: (failed) => showError(box, failed, fields),
+  });
+}
+
+async function addProject(event) {
+  event.preventDefault();
+  const input = $("#project-name");
+  const box = $("#project-form .form-error");
+  const result = await api("POST", "/project/create", { name: input.value });
+  if (!result.ok) { showError(box, result, { name: input }); return; }
+  clearErrors(box, { name: input });
+  input.value = "";
+  $("#good-project").value = "";
   await loadProjects();
-  const result = await api("GET", `/goods/list?limit=${catalog.limit}&offset=${catalog.offset}`);
-  if (!result.ok) { show(message, describeError(result.status, result.data)); return; }
-  const { meta, goods } = result.data;
-  catalog.total = meta.total;
-  $("#goods-meta").textContent =
-    `${meta.total} goods (${meta.removed} removed) · showing from position ${meta.offset}`;
-  $("#goods tbody").replaceChildren(...goods.map(goodRow));
-  $("#goods-prev").disabled = catalog.offset <= 1;
-  $("#goods-next").disabled = catalog.offset + catalog.limit > catalog.total;
+  $("#good-project").value = String(result.data.id);
+  sessionStorage.setItem("hexmarket.project", String(result.data.id));
+  $("#project-box").open = false;
+  catalogMessage(`Created project “${result.data.name}” (#${result.data.id}); new goods go there.`);
 }
 
-async function mutate(method, path, body, done) {
-  const message = $("#catalog-message");
-  const result = await api(method, path, body);
-  if (result.ok) { show(message, done, true); await loadCatalog(); }
-  else show(message, describeError(result.status, result.data));
-  return result.ok;
-}
-
-function editGood(good) {
-  const name = prompt("Name", good.name);
-  if (name === null) return;
-  const description = prompt("Description", good.description);
-  if (description === null) return;
-  mutate("PATCH", `/good/update?id=${good.id}&projectId=${good.projectId}`,
-    { name, description }, `Good ${good.id} updated.`);
-}
-
-function reprioritize(good) {
-  const value = prompt(`New priority for “${good.name}” (now ${good.priority})`, good.priority);
-  if (value === null) return;
-  mutate("PATCH", `/good/reprioritize?id=${good.id}&projectId=${good.projectId}`,
-    { newPriority: Number(value) }, `Good ${good.id} moved to priority ${value}.`);
-}
-
-function removeGood(good) {
-  if (!confirm(`Remove “${good.name}”?`)) return;
-  mutate("DELETE", `/good/remove?id=${good.id}&projectId=${good.projectId}`, undefined,
-    `Good ${good.id} removed.`);
+function showTokenState() {
+  $("#token-state").textContent = apiToken() ? "(set)" : "(not set)";
 }
 
 // --- audit log ----------------------------------------------------------------------------
 
+const logs = { timer: null, busy: false, loads: 0 };
+
 async function loadLogs(event) {
   event?.preventDefault();
+  const load = ++logs.loads;
+  logs.busy = true;
   const message = $("#logs-message");
-  const params = new URLSearchParams({ limit: "100" });
-  if ($("#logs-project").value) params.set("projectId", $("#logs-project").value);
-  if ($("#logs-good").value) params.set("id", $("#logs-good").value);
+  const params = new URLSearchParams({ limit: $("#logs-limit").value });
+  const project = $("#logs-project").value.trim(), good = $("#logs-good").value.trim();
+  if (project) params.set("projectId", project);
+  if (good) params.set("id", good);
   const result = await api("GET", `/logs?${params}`);
-  if (!result.ok) { show(message, describeError(result.status, result.data)); return; }
-  show(message, result.data.logs.length ? "" : "No events yet.", true);
-  const labels = ["Time", "Type", "Good", "Project", "Name", "Priority", "Removed"];
-  $("#logs tbody").replaceChildren(...result.data.logs.map((e) => {
-    const tr = el("tr");
-    [new Date(e.event_time).toLocaleString(), e.type, e.id, e.project_id, e.name, e.priority,
-      e.removed ? "yes" : "no"].forEach((v, i) => tr.append(el("td", v, { "data-label": labels[i] })));
+  logs.busy = false;
+  if (load !== logs.loads) return;
+  if (!result.ok) {
+    const reasons = errorDetails(result).map(([field, reason]) => `${field}: ${reason}`).join("; ");
+    show(message, `${errorText(result)}${reasons ? ` ${reasons}` : ""}`);
+    return;
+  }
+  const events = result.data.logs;
+  const scope = [project && `project #${project}`, good && `good #${good}`].filter(Boolean).join(", ");
+  $("#logs-meta").textContent =
+    `${events.length} ${events.length === 1 ? "event" : "events"}, newest first` +
+    (scope ? ` · ${scope}` : "");
+  show(message, events.length ? "" : "No events yet. Changes show up here a moment after they are made.", true);
+  const labels = ["Time", "Event", "Good", "Project", "Name", "Description", "Priority", "Removed"];
+  $("#logs tbody").replaceChildren(...events.map((e) => {
+    const tr = el("tr", null, { "data-event": e.event_id });
+    const time = el("td", null, { "data-label": labels[0] });
+    time.append(el("time", new Date(e.event_time).toLocaleString(), { datetime: e.event_time }));
+    const type = el("td", null, { "data-label": labels[1] });
+    type.append(el("span", e.type, { class: `badge badge-${e.type}` }));
+    tr.append(time, type);
+    [e.id, e.project_id, e.name, e.description || "—", e.priority, e.removed ? "yes" : "no"]
+      .forEach((v, i) => tr.append(el("td", v, {
+        "data-label": labels[i + 2], class: [0, 1, 4].includes(i) ? "num" : undefined,
+      })));
     return tr;
   }));
+}
+
+// Events reach the log store a moment after a change (outbox -> broker -> log writer), so the
+// open audit view refreshes itself while its box is ticked and the page is visible.
+function liveLogs() {
+  clearInterval(logs.timer);
+  logs.timer = null;
+  if ($("#tab-logs").hidden || !$("#logs-live").checked) return;
+  logs.timer = setInterval(() => {
+    if (!logs.busy && document.visibilityState === "visible") loadLogs();
+  }, 2000);
 }
 
 // --- start --------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
+  localStorage.removeItem(TOKEN_KEY);  // an earlier version of the page kept it there
   for (const button of document.querySelectorAll("nav [data-tab]")) {
     button.addEventListener("click", () => selectTab(button.dataset.tab));
+    button.addEventListener("keydown", tabKeys);
+    button.tabIndex = button.getAttribute("aria-selected") === "true" ? 0 : -1;
   }
   $("#order-form").addEventListener("submit", lookUpOrder);
-  $("#good-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const project = $("#good-project").value || "1";
-    const ok = await mutate("POST", `/good/create?projectId=${project}`,
-      { name: $("#good-name").value, description: $("#good-description").value }, "Good added.");
-    if (ok) { $("#good-name").value = ""; $("#good-description").value = ""; }
+
+  $("#good-form").addEventListener("submit", addGood);
+  $("#project-form").addEventListener("submit", addProject);
+  $("#good-project").addEventListener("change", (event) => {
+    sessionStorage.setItem("hexmarket.project", event.target.value);
   });
-  $("#project-form").addEventListener("submit", async (event) => {
+  $("#token-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    const ok = await mutate("POST", "/project/create", { name: $("#project-name").value }, "Project added.");
-    if (ok) $("#project-name").value = "";
+    sessionStorage.setItem(TOKEN_KEY, $("#api-token").value.trim());
+    showTokenState();
+    $("#token-box").open = false;
+    catalogMessage(apiToken() ? "The API token will be sent with changes." : "No API token is sent.");
   });
-  const token = $("#api-token");
-  token.value = localStorage.getItem("hexmarket.token") || "";
-  token.addEventListener("change", () => localStorage.setItem("hexmarket.token", token.value));
-  $("#goods-prev").addEventListener("click", () => { catalog.offset = Math.max(1, catalog.offset - catalog.limit); loadCatalog(); });
+  $("#token-clear").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("#api-token").value = "";
+    showTokenState();
+    catalogMessage("The API token is forgotten.");
+  });
+  $("#api-token").value = apiToken();
+  showTokenState();
+
+  $("#goods-limit").addEventListener("change", (event) => {
+    catalog.limit = Number(event.target.value);
+    catalog.offset = 1;
+    loadCatalog();
+  });
+  catalog.limit = Number($("#goods-limit").value);
+  $("#goods-prev").addEventListener("click", () => {
+    catalog.offset = Math.max(1, catalog.offset - catalog.limit);
+    loadCatalog();
+  });
   $("#goods-next").addEventListener("click", () => { catalog.offset += catalog.limit; loadCatalog(); });
-  $("#goods-refresh").addEventListener("click", loadCatalog);
+  $("#goods-refresh").addEventListener("click", () => loadCatalog());
+
   $("#logs-form").addEventListener("submit", loadLogs);
+  $("#logs-live").addEventListener("change", liveLogs);
 
   const [tab, id] = decodeURIComponent(location.hash.slice(1)).split("/");
   if (tab === "catalog" || tab === "logs") selectTab(tab);

@@ -1,0 +1,273 @@
+"""The web page's catalog and audit-log views in headless Chromium, against the real app on
+uvicorn and real PostgreSQL. For the audit view the outbox relay and the log writer run in the
+same process over the in-memory event bus and log store, as ``hexmarket dev`` can."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from adapters.postgres.migrate import migrate
+from entrypoints.settings import Settings
+from entrypoints.workers.logwriter import run_log_writer
+from entrypoints.workers.relay import run_relay
+from tests.integration.web_support import chromium, horizontal_overflow, screenshot, serve
+
+TOKEN = "s3cret-token"
+EVENTS_WITHIN_MS = 30_000
+
+
+def settings_for(pg_url: str, **overrides: Any) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        postgres_url=pg_url,
+        catalog_store="postgres",
+        list_cache="lru",
+        orders_store="memory",
+        orders_cache="lru",
+        orders_broker="memory",
+        events_broker="memory",
+        log_store="memory",
+        pg_pool_size=4,
+        relay_idle_ms=200,
+        log_batch_ms=50,
+        **overrides,
+    )
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+async def audited_app(pg_url: str) -> AsyncIterator[str]:
+    """The app with the relay and the log writer: changes reach ``GET /logs``."""
+    await migrate(pg_url)
+    async with serve(settings_for(pg_url), workers=(run_relay, run_log_writer)) as url:
+        yield url
+
+
+@pytest.fixture
+async def guarded_app(pg_url: str) -> AsyncIterator[str]:
+    """The app with ``HEXMARKET_API_TOKEN`` set: changes need the bearer token."""
+    await migrate(pg_url)
+    async with serve(settings_for(pg_url, api_token=TOKEN)) as url:
+        yield url
+
+
+async def open_page(browser: Browser, url: str, width: int) -> tuple[Page, list[Any]]:
+    page = await browser.new_page(viewport={"width": width, "height": 900})
+    errors: list[Any] = []
+    page.on("pageerror", lambda exc: errors.append(exc))
+    # Script errors only: Chromium also logs each 4xx answer, which these tests provoke.
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    await page.goto(url)
+    await expect(page.locator("body[data-ready=true]")).to_have_count(1)
+    return page, errors
+
+
+async def test_a_good_is_created_edited_moved_removed_and_its_history_shown(
+    audited_app: str, browser: Browser
+) -> None:
+    page, errors = await open_page(browser, audited_app + "/#catalog", 1280)
+    rows = page.locator("#goods tbody tr:not(.editor)")
+    message = page.locator("#catalog-message")
+    await expect(page.locator("#goods-empty")).to_be_visible()
+
+    # An empty name is refused by the server; its reason shows under the field.
+    await page.click("#good-submit")
+    await expect(page.locator("#good-name-error")).to_have_text("must not be empty")
+    await expect(page.locator("#good-name")).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#good-form .form-error")).to_contain_text("Please correct")
+    await expect(rows).to_have_count(0)
+
+    for name, description in (("Black tea", ""), ("Green tea", "loose leaf")):
+        await page.fill("#good-name", name)
+        await page.fill("#good-description", description)
+        await page.click("#good-submit")
+        await expect(message).to_contain_text(f"Added “{name}”")
+    await expect(page.locator("#good-name-error")).to_be_hidden()
+    await expect(page.locator("#good-name")).not_to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#good-form .form-error")).to_be_hidden()
+    await expect(rows.locator("td.name")).to_have_text(["Black tea", "Green tea"])
+    await expect(page.locator("#goods-meta")).to_have_text("2 goods (0 removed) · showing 1–2")
+    green_id = await rows.nth(1).get_attribute("data-id")
+    row = page.locator(f'#goods tr[data-id="{green_id}"]')
+
+    # Edit in the row: an empty name is refused in place, then a real edit is saved.
+    await row.get_by_role("button", name="Edit").click()
+    editor = page.locator("#goods tr.editor")
+    name_input = editor.get_by_label("Name")
+    await expect(name_input).to_be_focused()
+    await expect(name_input).to_have_value("Green tea")
+    await name_input.fill("   ")
+    await editor.get_by_role("button", name="Save").click()
+    await expect(editor.locator(f"#edit-name-{green_id}-error")).to_have_text("must not be empty")
+    await expect(name_input).to_have_attribute("aria-invalid", "true")
+    await name_input.fill("Sencha")
+    await editor.get_by_label("Description").fill("steamed <b>green</b>")
+    await editor.get_by_role("button", name="Save").click()
+    await expect(editor).to_have_count(0)
+    await expect(row.locator("td.name")).to_have_text("Sencha")
+    await expect(row).to_contain_text("steamed <b>green</b>")  # text, not markup
+    await expect(row.get_by_role("button", name="Edit")).to_be_focused()
+
+    # Reprioritize: a bad number is explained next to the input; a good one reorders the list.
+    priority = row.get_by_label("New priority")
+    await priority.fill("0")
+    await row.locator("[data-action=move]").click()
+    await expect(row.locator(".field-error")).to_contain_text("newPriority: Expected `int` >= 1")
+    await expect(priority).to_have_attribute("aria-invalid", "true")
+    await expect(rows.locator("td.name")).to_have_text(["Black tea", "Sencha"])
+    await priority.fill("1")
+    await row.locator("[data-action=move]").click()
+    await expect(message).to_contain_text("Moved “Sencha” to priority 1; 1 other good moved")
+    await expect(rows.locator("td.name")).to_have_text(["Sencha", "Black tea"])
+    await expect(rows.locator("td:first-child")).to_have_text(["1", "2"])
+    await expect(row.locator(".field-error")).to_be_hidden()
+
+    # Remove asks first, inline; "Keep" backs out, "Yes, remove" removes (softly).
+    await row.locator("[data-action=remove]").click()
+    confirm = row.locator(".confirm")
+    await expect(confirm).to_contain_text("Remove “Sencha”?")
+    await confirm.get_by_role("button", name="Keep").click()
+    await expect(confirm).to_have_count(0)
+    await expect(row.locator("td.name")).to_have_text("Sencha")
+    await row.locator("[data-action=remove]").click()
+    await confirm.get_by_role("button", name="Yes, remove").click()
+    await expect(message).to_contain_text("Removed “Sencha”")
+    await expect(row.locator(".badge")).to_have_text("removed")
+    await expect(row.get_by_role("button", name="Edit")).to_have_count(0)
+    await expect(page.locator("#goods-meta")).to_have_text("2 goods (1 removed) · showing 1–2")
+    await screenshot(page, "web-catalog-desktop.png")
+
+    # The good's audit history: create, update, reprioritize, remove, newest first, as the
+    # relay and the log writer deliver them.
+    await row.get_by_role("button", name="History").click()
+    await expect(page.locator("#tab-logs")).to_be_visible()
+    await expect(page.locator("#logs-good")).to_have_value(str(green_id))
+    logs = page.locator("#logs tbody tr")
+    await expect(logs.locator("td:nth-child(2)")).to_have_text(
+        ["remove", "reprioritize", "update", "create"], timeout=EVENTS_WITHIN_MS
+    )
+    await expect(logs.locator("td:nth-child(5)")).to_have_text(
+        ["Sencha", "Sencha", "Sencha", "Green tea"]
+    )
+    await expect(logs.locator("td:nth-child(7)")).to_have_text(["1", "1", "2", "2"])
+    await expect(logs.locator("td:nth-child(8)")).to_have_text(["yes", "no", "no", "no"])
+    await expect(page.locator("#logs-meta")).to_have_text(
+        f"4 events, newest first · project #1, good #{green_id}"
+    )
+    await screenshot(page, "web-logs-desktop.png")
+
+    # Every event: Black tea's create and the move it got from Sencha's reprioritize too.
+    await page.fill("#logs-good", "")
+    await page.click("#logs-submit")
+    await expect(logs).to_have_count(6)
+    await expect(logs.locator("td:nth-child(2)")).to_have_text(
+        ["remove", "reprioritize", "reprioritize", "update", "create", "create"]
+    )
+
+    # Phone width: the audit log and the catalog, with the editor open, fit without scrolling
+    # sideways.
+    await page.set_viewport_size({"width": 390, "height": 844})
+    assert await horizontal_overflow(page) == 0
+    await screenshot(page, "web-logs-phone.png")
+    await page.click("nav [data-tab=catalog]")
+    black = page.locator("#goods tbody tr", has_text="Black tea")
+    await black.get_by_role("button", name="Edit").click()
+    await expect(page.locator("#goods tr.editor")).to_be_visible()
+    assert await horizontal_overflow(page) == 0
+    await screenshot(page, "web-catalog-phone.png")
+    assert errors == []
+
+
+async def test_paging_projects_and_the_api_token(guarded_app: str, browser: Browser) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=guarded_app, headers=auth) as client:
+        for i in range(1, 24):
+            name = "<img src=x onerror=alert(1)>" if i == 12 else f"Good {i:02}"
+            response = await client.post("/good/create?projectId=1", json={"name": name})
+            assert response.status_code == 200, response.text
+
+    page, errors = await open_page(browser, guarded_app + "/#catalog", 390)
+    rows = page.locator("#goods tbody tr")
+    meta, pager = page.locator("#goods-meta"), page.locator("#goods-page")
+    await expect(meta).to_have_text("23 goods (0 removed) · showing 1–20")
+    await expect(pager).to_have_text("Page 1 of 2")
+    await expect(page.locator("#goods-prev")).to_be_disabled()
+    await expect(rows).to_have_count(20)
+
+    await page.select_option("#goods-limit", "10")
+    await expect(meta).to_have_text("23 goods (0 removed) · showing 1–10")
+    await expect(pager).to_have_text("Page 1 of 3")
+    await page.click("#goods-next")
+    await expect(meta).to_have_text("23 goods (0 removed) · showing 11–20")
+    await expect(rows.locator("td.name").nth(1)).to_have_text("<img src=x onerror=alert(1)>")
+    assert await page.locator("#goods img").count() == 0  # shown as text, never as markup
+    await page.click("#goods-next")
+    await expect(pager).to_have_text("Page 3 of 3")
+    await expect(rows).to_have_count(3)
+    await expect(page.locator("#goods-next")).to_be_disabled()
+    await page.click("#goods-prev")
+    await expect(pager).to_have_text("Page 2 of 3")
+
+    # Without the token a change is refused with a clear message, and the token box opens.
+    form_error = page.locator("#good-form .form-error")
+    await page.fill("#good-name", "Needs a token")
+    await page.click("#good-submit")
+    await expect(form_error).to_contain_text("Changes need the API token")
+    await expect(page.locator("#token-box")).to_have_attribute("open", "")
+    await page.fill("#api-token", "wrong")
+    await page.click("#token-form button[type=submit]")
+    await page.click("#good-submit")
+    await expect(form_error).to_contain_text("The server refused the API token")
+    await expect(page.locator("#token-box")).to_have_attribute("open", "")
+    await page.fill("#api-token", TOKEN)
+    await page.click("#token-form button[type=submit]")
+    await expect(page.locator("#token-state")).to_have_text("(set)")
+    await page.click("#good-submit")
+    await expect(page.locator("#catalog-message")).to_contain_text("Added “Needs a token”")
+    await expect(form_error).to_be_hidden()
+    # The page shows where the new good went: the last page, the row marked.
+    await expect(pager).to_have_text("Page 3 of 3")
+    await expect(page.locator("#goods tr.changed td.name")).to_have_text("Needs a token")
+    stored = await page.evaluate(
+        "[sessionStorage.getItem('hexmarket.token'), localStorage.getItem('hexmarket.token')]"
+    )
+    assert stored == [TOKEN, None]
+
+    # A new project: an empty name is explained; a created one is selected for new goods.
+    await page.click("#project-box summary")
+    await page.click("#project-form button[type=submit]")
+    await expect(page.locator("#project-name-error")).to_have_text("must not be empty")
+    await page.fill("#project-name", "Second shop")
+    await page.click("#project-form button[type=submit]")
+    await expect(page.locator("#catalog-message")).to_contain_text("Created project “Second shop”")
+    await expect(page.locator("#good-project")).to_have_value("2")
+    await page.fill("#good-name", "In the second shop")
+    await page.click("#good-submit")
+    changed = page.locator("#goods tr.changed")
+    await expect(changed.locator("td.name")).to_have_text("In the second shop")
+    await expect(changed.locator("td:nth-child(3)")).to_have_text("Second shop (#2)")
+
+    # The token outlives a reload of the tab.
+    await page.reload()
+    await expect(page.locator("body[data-ready=true]")).to_have_count(1)
+    await expect(page.locator("#token-state")).to_have_text("(set)")
+    assert await horizontal_overflow(page) == 0
+    await screenshot(page, "web-catalog-paging-phone.png")
+    assert errors == []
