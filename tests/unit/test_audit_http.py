@@ -135,4 +135,5 @@ async def test_defaults_and_an_unavailable_store(
     store.available = False
     response = await client.get("/logs")
     assert response.status_code == 503
-    assert response.json() == {"code": 1, "message": "errors.logs.unavailable", "details": {}}
+    assert response.json() == {"code": 1, "message": "errors.common.unavailable", "details": {}}
+    assert response.headers["retry-after"] == "1"

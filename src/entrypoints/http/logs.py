@@ -14,9 +14,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from core.catalog.events import rfc3339
-from core.errors import LogStoreError
 from core.ports.audit import MAX_QUERY_LIMIT, LogStore
-from entrypoints.http.errors import CODE_INTERNAL, CODE_VALIDATION, EXCEPTION_HANDLERS, envelope
+from entrypoints.http.errors import CODE_VALIDATION, EXCEPTION_HANDLERS, envelope
 
 DEFAULT_LIMIT = 100
 
@@ -55,11 +54,9 @@ class LogsOut(msgspec.Struct):
 async def list_logs(
     logs: NamedDependency[LogStore],
     project_id: Annotated[
-        int | None, QueryParameter(query="projectId", description="Only this project's goods.")
+        int | None, QueryParameter(name="projectId", description="Only this project's goods.")
     ] = None,
-    good_id: Annotated[
-        int | None, QueryParameter(query="id", description="Only this good.")
-    ] = None,
+    good_id: Annotated[int | None, QueryParameter(name="id", description="Only this good.")] = None,
     limit: Annotated[
         int, QueryParameter(ge=1, le=MAX_QUERY_LIMIT, description="Most events returned.")
     ] = DEFAULT_LIMIT,
@@ -103,15 +100,12 @@ def _client_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
     return envelope(400, CODE_VALIDATION, "errors.common.validation", details)
 
 
-def _store_down(_: Request[Any, Any, Any], exc: LogStoreError) -> Response[dict[str, Any]]:
-    return envelope(503, CODE_INTERNAL, "errors.logs.unavailable")
-
-
 ROUTES = [
     Router(
         path="/",
         route_handlers=[list_logs],
-        exception_handlers={HTTPException: _client_error, LogStoreError: _store_down},
+        # LogStoreError is an InfrastructureError: the app's table answers 503 + Retry-After
+        exception_handlers={HTTPException: _client_error},
     )
 ]
 
