@@ -23,7 +23,7 @@ EVENTS_WITHIN_MS = 30_000
 
 def settings_for(pg_url: str, **overrides: Any) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         postgres_url=pg_url,
         catalog_store="postgres",
         list_cache="lru",
@@ -131,6 +131,7 @@ async def test_a_good_is_created_edited_moved_removed_and_its_history_shown(
     await row.locator("[data-action=move]").click()
     await expect(row.locator(".field-error")).to_contain_text("newPriority: Expected `int` >= 1")
     await expect(priority).to_have_attribute("aria-invalid", "true")
+    await screenshot(page, "web-catalog-error-desktop.png")
     await expect(rows.locator("td.name")).to_have_text(["Black tea", "Sencha"])
     await priority.fill("1")
     await row.locator("[data-action=move]").click()
@@ -235,6 +236,7 @@ async def test_paging_projects_and_the_api_token(guarded_app: str, browser: Brow
     await page.click("#token-form button[type=submit]")
     await page.click("#good-submit")
     await expect(form_error).to_contain_text("The server refused the API token")
+    await screenshot(page, "web-catalog-401-phone.png", full_page=False)
     await expect(page.locator("#token-box")).to_have_attribute("open", "")
     await page.fill("#api-token", TOKEN)
     await page.click("#token-form button[type=submit]")
@@ -269,5 +271,21 @@ async def test_paging_projects_and_the_api_token(guarded_app: str, browser: Brow
     await expect(page.locator("body[data-ready=true]")).to_have_count(1)
     await expect(page.locator("#token-state")).to_have_text("(set)")
     assert await horizontal_overflow(page) == 0
-    await screenshot(page, "web-catalog-paging-phone.png")
+    await screenshot(page, "web-catalog-paging-phone.png", full_page=False)
+
+    # Someone else removes a good the page still shows: removing it here says so and
+    # refreshes the list, rather than failing silently.
+    first = page.locator("#goods tbody tr").first
+    await expect(first.locator("td.name")).to_have_text("Good 01")
+    good_id = await first.get_attribute("data-id")
+    async with httpx.AsyncClient(base_url=guarded_app, headers=auth) as client:
+        response = await client.delete(f"/good/remove?id={good_id}&projectId=1")
+        assert response.status_code == 200, response.text
+    await first.locator("[data-action=remove]").click()
+    await first.get_by_role("button", name="Yes, remove").click()
+    await expect(page.locator("#catalog-message")).to_contain_text(
+        "Not found: it may have been removed in the meantime. The list is refreshed."
+    )
+    await expect(first.locator(".badge")).to_have_text("removed")
+    await expect(meta).to_contain_text("25 goods (1 removed)")
     assert errors == []

@@ -4,9 +4,10 @@ uvicorn on a free port in the test's event loop, and Debian's Chromium driven by
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import Browser, Page, async_playwright
 
@@ -26,7 +27,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
-Worker = Callable[[Container, asyncio.Event], Awaitable[None]]
+Worker = Callable[[Container, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 @asynccontextmanager
@@ -77,6 +78,6 @@ async def horizontal_overflow(page: Page) -> int:
     return overflow
 
 
-async def screenshot(page: Page, name: str) -> None:
+async def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    await page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)

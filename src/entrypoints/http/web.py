@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from litestar import Response, get
+from litestar.datastructures import CacheControlHeader
 from litestar.enums import MediaType
 from litestar.static_files import create_static_files_router
 
@@ -28,7 +29,9 @@ ROUTES = [
         path="/static",
         directories=[STATIC],
         include_in_schema=False,
-        cache_control=None,
+        # no build step means no hashed file names: browsers revalidate (ETag) on every load,
+        # so a new release's script never meets an old page.
+        cache_control=CacheControlHeader(no_cache=True),
     ),
 ]
 DEPENDENCIES: dict[str, str] = {}

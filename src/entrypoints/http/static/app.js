@@ -226,7 +226,10 @@ function showError(box, result, fields = {}) {
 
 // The envelope as nodes: the message, then a list of "field: reason" for ``details``.
 function errorNodes(result, details = errorDetails(result)) {
-  if (result.status === 401) $("#token-box").open = true;
+  if (result.status === 401) {  // lead the person to the token field
+    $("#token-box").open = true;
+    $("#api-token").focus();
+  }
   const nodes = [el("p", errorText(result))];
   if (details.length) {
     const list = el("ul");
@@ -372,6 +375,7 @@ async function afterChange(result, { id, action, text, last = false, onError }) 
     await loadCatalog();
     return false;
   }
+  catalogMessage("");  // an earlier success must not stand beside this failure
   onError(result);
   return false;
 }
