@@ -13,6 +13,7 @@ clickhouse-connect is blocking: every call runs in a worker thread, one at a tim
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -68,16 +69,21 @@ class ClickHouseLogStore:
         self._database = database
         self._table = f"`{database}`.`{table}`"
         self._client: Any = None
-        self._lock = asyncio.Lock()
+        self._lock = threading.Lock()
 
     async def _call(self, fn: Callable[[Any], T]) -> T:
-        async with self._lock:
-            try:
-                if self._client is None:
-                    self._client = await asyncio.to_thread(self._connect)
-                return await asyncio.to_thread(fn, self._client)
-            except (ClickHouseError, OSError) as exc:
-                raise LogStoreError(f"ClickHouse failed: {exc}") from exc
+        try:
+            return await asyncio.to_thread(self._locked, fn)
+        except (ClickHouseError, OSError) as exc:
+            raise LogStoreError(f"ClickHouse failed: {exc}") from exc
+
+    def _locked(self, fn: Callable[[Any], T]) -> T:
+        # a thread lock, not an asyncio one: the store may be shared by event loops in
+        # different threads (an HTTP test client's loop and the workers' loop, say)
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return fn(self._client)
 
     def _connect(self) -> Any:
         client = clickhouse_connect.get_client(dsn=self._url)
@@ -130,10 +136,13 @@ class ClickHouseLogStore:
         await self._call(lambda client: client.command("SELECT 1"))
 
     async def close(self) -> None:
-        async with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            await asyncio.to_thread(client.close)
+        def close() -> None:
+            with self._lock:
+                client, self._client = self._client, None
+            if client is not None:
+                client.close()
+
+        await asyncio.to_thread(close)
 
 
 def _event(row: Sequence[Any]) -> GoodEvent:
