@@ -133,6 +133,7 @@ class Container(containers.DeclarativeContainer):
             NatsEventBus,
             providers.Callable(_require, settings.provided.nats_url, "nats_url"),
             streams=providers.Callable(lambda s: {s.orders_topic: s.orders_stream}, settings),
+            ack_wait=settings.provided.nats_ack_wait,
         ),
         kafka=providers.Singleton(
             KafkaEventBus,
