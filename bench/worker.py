@@ -67,7 +67,7 @@ async def main(args: argparse.Namespace) -> int:
     from entrypoints import runtime
 
     settings = Settings()
-    workers = [runtime.load_worker(role) for role in args.roles]
+    workers = [runtime.WORKERS[role] for role in args.roles]
     container = Container(settings=settings)
     counter: Callable[[], Awaitable[int]] | None = None
     if args.count == "orders":

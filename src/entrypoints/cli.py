@@ -148,10 +148,7 @@ async def _run_worker(settings: Settings, role: str) -> int:
     from entrypoints.container import Container
 
     await runtime.check_servers(settings, [role])  # type: ignore[list-item]
-    try:
-        worker = runtime.load_worker(role)
-    except runtime.WorkerMissingError as exc:
-        fail(str(exc))
+    worker = runtime.WORKERS[role]
     if settings.metrics_port is not None:
         metrics.serve_metrics(settings.metrics_port, settings.http_host)
         log.info("metrics listening", extra={"port": settings.metrics_port})

@@ -12,7 +12,9 @@ settings.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
+from typing import Any
 
 from dependency_injector import containers, providers
 from psycopg_pool import AsyncConnectionPool
@@ -38,6 +40,12 @@ from core.ports.clock import SystemClock, Uuid4Generator
 from entrypoints import audit_resources
 from entrypoints.http.catalog import encode_page
 from entrypoints.settings import Settings
+
+
+async def resolve(value: Any) -> Any:
+    """The value of a provider call: providers that depend on an async ``Resource`` return
+    awaitables, the others plain values; callers need not know which."""
+    return await value if inspect.isawaitable(value) else value
 
 
 def _require(value: str | None, name: str) -> str:

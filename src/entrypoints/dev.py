@@ -59,7 +59,7 @@ def with_servers(settings: Settings, stack: Any) -> Settings:
     return settings.model_copy(update=update)
 
 
-def banner(settings: Settings, port: int, workers: list[str], missing: list[str]) -> str:
+def banner(settings: Settings, port: int, workers: list[str]) -> str:
     host = settings.http_host
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - only displayed
     base = f"http://{shown}:{port}"
@@ -80,8 +80,6 @@ def banner(settings: Settings, port: int, workers: list[str], missing: list[str]
     rows += [(label, probes.mask_password(url)) for label, url in servers if url]
     rows.append(("data", str(settings.data_dir.resolve())))
     rows.append(("workers", ", ".join(workers) or "none"))
-    if missing:
-        rows.append(("not built", ", ".join(missing)))
     width = max(len(label) for label, _ in rows)
     lines = ["", "hexmarket dev is running"]
     lines += [f"  {label:<{width}}  {value}" for label, value in rows]
@@ -121,14 +119,7 @@ async def _run_processes(
 ) -> int:
     container = Container(settings=settings)
     workers: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {}
-    missing: list[str] = []
-    for role in runtime.WORKERS:
-        try:
-            worker = runtime.load_worker(role)
-        except runtime.WorkerMissingError:
-            missing.append(role)
-            log.warning("worker not available in this build", extra={"worker": role})
-            continue
+    for role, worker in runtime.WORKERS.items():
         workers[role] = runtime.bind_worker(role, worker, container)
 
     app = create_app(container)
@@ -146,7 +137,7 @@ async def _run_processes(
             await asyncio.sleep(0.05)
         if server.started:
             port = server.bound_port() or settings.http_port
-            out.write(banner(settings, port, list(workers), missing) + "\n")
+            out.write(banner(settings, port, list(workers)) + "\n")
             out.flush()
         await own_stop.wait()
 

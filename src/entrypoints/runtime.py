@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import inspect
 import logging
 import signal
@@ -17,38 +16,25 @@ from typing import Any
 import uvicorn
 
 from entrypoints import probes
-from entrypoints.container import Container
+from entrypoints.container import Container, resolve
 from entrypoints.settings import Settings
+from entrypoints.workers.logwriter import run_log_writer
+from entrypoints.workers.orders_consumer import run_orders_consumer
+from entrypoints.workers.relay import run_relay
 
 log = logging.getLogger("hexmarket")
 
 WorkerFn = Callable[[Container, asyncio.Event], Awaitable[None]]
 
-#: process role -> (module, function) of its worker; each runs until its stop event is set.
-WORKERS: dict[str, tuple[str, str]] = {
-    "consume-orders": ("entrypoints.workers.orders_consumer", "run_orders_consumer"),
-    "relay-outbox": ("entrypoints.workers.relay", "run_relay"),
-    "write-logs": ("entrypoints.workers.logwriter", "run_log_writer"),
+#: process role -> its worker; each runs until its stop event is set.
+WORKERS: dict[str, WorkerFn] = {
+    "consume-orders": run_orders_consumer,
+    "relay-outbox": run_relay,
+    "write-logs": run_log_writer,
 }
 
 #: How long an orderly stop may take before the remaining tasks are cancelled.
 STOP_GRACE_SECONDS = 20.0
-
-
-class WorkerMissingError(Exception):
-    """The worker's module is not part of this build."""
-
-
-def load_worker(role: str) -> WorkerFn:
-    module_name, function = WORKERS[role]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
-            raise
-        raise WorkerMissingError(f"{role}: {module_name} is not available") from exc
-    worker: WorkerFn = getattr(module, function)
-    return worker
 
 
 async def watch_worker(role: str, container: Container) -> None:
@@ -56,9 +42,9 @@ async def watch_worker(role: str, container: Container) -> None:
     from entrypoints import metrics
 
     if role == "relay-outbox":
-        metrics.watch_relay(await _resolve(container.outbox_relay()))
+        metrics.watch_relay(await resolve(container.outbox_relay()))
     elif role == "write-logs":
-        metrics.watch_log_writer(await _resolve(container.log_writer()))
+        metrics.watch_log_writer(await resolve(container.log_writer()))
 
 
 def bind_worker(
@@ -71,10 +57,6 @@ def bind_worker(
         await worker(container, own_stop)
 
     return run_worker
-
-
-async def _resolve(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
 
 
 async def check_servers(settings: Settings, roles: Sequence[probes.Role]) -> None:

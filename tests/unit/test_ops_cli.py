@@ -236,12 +236,6 @@ async def test_run_tasks_stops_groups_in_order() -> None:
     assert events == ["worker", "http"]
 
 
-def test_missing_worker_module_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(runtime.WORKERS, "nothing", ("entrypoints.no_such_module", "run"))
-    with pytest.raises(runtime.WorkerMissingError):
-        runtime.load_worker("nothing")
-
-
 def test_dotenv_is_read_and_the_environment_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,7 +17,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
-from entrypoints.container import Container
+from entrypoints.container import Container, resolve
 from entrypoints.http.auth import guards
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.metrics import latency_middleware
@@ -46,13 +46,6 @@ def _provider(name: str) -> Callable[[State], Any]:
     return provide
 
 
-async def _resolve(container: Container, provider_name: str) -> Any:
-    value = getattr(container, provider_name)()
-    if inspect.isawaitable(value):
-        value = await value
-    return value
-
-
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -74,7 +67,9 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services = {name: await _resolve(container, provider) for name, provider in wanted.items()}
+        services = {
+            name: await resolve(getattr(container, provider)()) for name, provider in wanted.items()
+        }
         app.state.services = services
         app.state.container = container
         for startup in startups:

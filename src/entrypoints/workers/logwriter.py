@@ -6,24 +6,19 @@ on SIGTERM/SIGINT (the batch in hand is written and acknowledged first)."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
-from typing import Any
+import sys
 
 from core.audit.logwriter import LogWriter
-from entrypoints.container import Container
+from entrypoints.container import Container, resolve
 from entrypoints.settings import Settings
 
 log = logging.getLogger("hexmarket.audit.logwriter")
 
 
-async def _resolve(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 async def run_log_writer(container: Container, stop_event: asyncio.Event) -> None:
     settings: Settings = container.settings()
-    writer: LogWriter = await _resolve(container.log_writer())
+    writer: LogWriter = await resolve(container.log_writer())
     log.info(
         "writing audit logs",
         extra={
@@ -40,24 +35,11 @@ async def run_log_writer(container: Container, stop_event: asyncio.Event) -> Non
     )
 
 
-async def _main() -> None:
-    from entrypoints.runtime import close_container, stop_on_signals
-
-    container = Container(settings=Settings())
-    stop = asyncio.Event()
-    try:
-        with stop_on_signals(stop):
-            await run_log_writer(container, stop)
-    finally:
-        await close_container(container)
-
-
 def main() -> None:
-    from entrypoints.logging import configure
+    """``python -m`` runs the same process as ``hexmarket write-logs``."""
+    from entrypoints.cli import main as cli
 
-    settings = Settings()
-    configure(settings.log_level, json_lines=settings.log_json)
-    asyncio.run(_main())
+    cli(["write-logs", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

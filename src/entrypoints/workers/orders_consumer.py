@@ -7,28 +7,23 @@ stops gracefully on SIGTERM/SIGINT (the batch in hand is finished and acknowledg
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
-from typing import Any
+import sys
 
 from core.orders.ingest import IngestOrders, OrderConsumer
 from core.ports.bus import EventBus
 from entrypoints import metrics
-from entrypoints.container import Container
+from entrypoints.container import Container, resolve
 from entrypoints.settings import Settings
 
 log = logging.getLogger("hexmarket.orders.consumer")
 
 
-async def _resolve(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 async def run_orders_consumer(container: Container, stop: asyncio.Event) -> None:
     settings: Settings = container.settings()
-    bus: EventBus = await _resolve(container.orders_bus())
+    bus: EventBus = await resolve(container.orders_bus())
     try:
-        ingest: IngestOrders = await _resolve(container.orders_ingest())
+        ingest: IngestOrders = await resolve(container.orders_ingest())
         consumer = OrderConsumer(
             source=bus,
             topic=settings.orders_topic,
@@ -60,27 +55,11 @@ async def run_orders_consumer(container: Container, stop: asyncio.Event) -> None
         await bus.close()
 
 
-async def _main() -> None:
-    from entrypoints.runtime import stop_on_signals
-
-    settings = Settings()
-    container = Container(settings=settings)
-    stop = asyncio.Event()
-    try:
-        with stop_on_signals(stop):
-            await run_orders_consumer(container, stop)
-    finally:
-        result = container.shutdown_resources()
-        if inspect.isawaitable(result):
-            await result
-
-
 def main() -> None:
-    from entrypoints.logging import configure
+    """``python -m`` runs the same process as ``hexmarket consume-orders``."""
+    from entrypoints.cli import main as cli
 
-    settings = Settings()
-    configure(settings.log_level, json_lines=settings.log_json)
-    asyncio.run(_main())
+    cli(["consume-orders", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

@@ -6,24 +6,19 @@ at once: claims skip rows another relay holds."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
-from typing import Any
+import sys
 
 from core.audit.relay import OutboxRelay
-from entrypoints.container import Container
+from entrypoints.container import Container, resolve
 from entrypoints.settings import Settings
 
 log = logging.getLogger("hexmarket.audit.relay")
 
 
-async def _resolve(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 async def run_relay(container: Container, stop_event: asyncio.Event) -> None:
     settings: Settings = container.settings()
-    relay: OutboxRelay = await _resolve(container.outbox_relay())
+    relay: OutboxRelay = await resolve(container.outbox_relay())
     log.info(
         "relaying the outbox",
         extra={"broker": settings.events_broker, "topic": settings.events_topic},
@@ -35,24 +30,11 @@ async def run_relay(container: Container, stop_event: asyncio.Event) -> None:
     )
 
 
-async def _main() -> None:
-    from entrypoints.runtime import close_container, stop_on_signals
-
-    container = Container(settings=Settings())
-    stop = asyncio.Event()
-    try:
-        with stop_on_signals(stop):
-            await run_relay(container, stop)
-    finally:
-        await close_container(container)
-
-
 def main() -> None:
-    from entrypoints.logging import configure
+    """``python -m`` runs the same process as ``hexmarket relay-outbox``."""
+    from entrypoints.cli import main as cli
 
-    settings = Settings()
-    configure(settings.log_level, json_lines=settings.log_json)
-    asyncio.run(_main())
+    cli(["relay-outbox", *sys.argv[1:]])
 
 
 if __name__ == "__main__":
