@@ -266,6 +266,16 @@ async def test_paging_projects_and_the_api_token(guarded_app: str, browser: Brow
     await expect(changed.locator("td.name")).to_have_text("In the second shop")
     await expect(changed.locator("td:nth-child(3)")).to_have_text("Second shop (#2)")
 
+    # The tabs follow the ARIA tab pattern: arrow keys move between them.
+    await page.focus("#tab-button-catalog")
+    await page.keyboard.press("ArrowRight")
+    await expect(page.locator("#tab-logs")).to_be_visible()
+    await expect(page.locator("#tab-button-logs")).to_be_focused()
+    await expect(page.locator("#tab-catalog")).to_be_hidden()
+    await page.keyboard.press("ArrowLeft")
+    await expect(page.locator("#tab-catalog")).to_be_visible()
+    await expect(page.locator("#tab-button-catalog")).to_have_attribute("aria-selected", "true")
+
     # The token outlives a reload of the tab.
     await page.reload()
     await expect(page.locator("body[data-ready=true]")).to_have_count(1)
