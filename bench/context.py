@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -101,7 +102,7 @@ class Bench:
             "HEXMARKET_CLICKHOUSE_URL": f"chdb://{chdb}",
             "HEXMARKET_REDIS_URL": self.stack.redis_url(),
             "HEXMARKET_NATS_URL": self.stack.nats_url(),
-            "HEXMARKET_LOG_LEVEL": "WARNING",
+            "HEXMARKET_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         }
         env.update(overrides)
         return env

@@ -106,7 +106,7 @@ def _end_to_end(bench: Bench, count: int) -> float:
     try:
         await_line(relay, "ready", timeout_s=120)
         # The relay is told to go by gated_run, once the writer is ready too.
-        return count / gated_run(writer, timeout_s=600, also=[relay])
+        return count / gated_run(writer, timeout_s=120 if bench.smoke else 600, also=[relay])
     finally:
         writer.stop()
         relay.stop()

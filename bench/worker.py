@@ -17,6 +17,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from entrypoints.container import Container
 from entrypoints.settings import Settings
@@ -40,11 +41,24 @@ async def _count_clickhouse(settings: Settings, table: str) -> Callable[[], Awai
     import clickhouse_connect
 
     assert settings.clickhouse_url is not None
-    client = await asyncio.to_thread(clickhouse_connect.get_client, dsn=settings.clickhouse_url)
+    dsn = settings.clickhouse_url
+
+    def count_now() -> int:
+        # A fresh client per poll: a chDB session opened before the log writer created its
+        # table keeps not seeing it. Before the table exists the count is 0.
+        client = clickhouse_connect.get_client(dsn=dsn)
+        try:
+            result: Any = client.command(f"SELECT count() FROM {table}")
+            return int(result)
+        except Exception as exc:
+            if "UNKNOWN_TABLE" in str(exc) or "UNKNOWN_DATABASE" in str(exc):
+                return 0
+            raise
+        finally:
+            client.close()
 
     async def count() -> int:
-        result = await asyncio.to_thread(client.command, f"SELECT count() FROM {table}")
-        return int(result)  # type: ignore[arg-type]
+        return await asyncio.to_thread(count_now)
 
     return count
 
@@ -54,20 +68,12 @@ async def _read_line() -> str:
     return line.strip()
 
 
-def _bind(
-    worker: Callable[[Container, asyncio.Event], Awaitable[None]], container: Container
-) -> Callable[[asyncio.Event], Awaitable[None]]:
-    def run(stop: asyncio.Event) -> Awaitable[None]:
-        return worker(container, stop)
-
-    return run
-
-
 async def main(args: argparse.Namespace) -> int:
     from entrypoints import runtime
+    from entrypoints.logging import configure
 
     settings = Settings()
-    workers = [runtime.WORKERS[role] for role in args.roles]
+    configure(settings.log_level, json_lines=settings.log_json)
     container = Container(settings=settings)
     counter: Callable[[], Awaitable[int]] | None = None
     if args.count == "orders":
@@ -79,8 +85,9 @@ async def main(args: argparse.Namespace) -> int:
         return 2
     began = time.perf_counter()
     stop = asyncio.Event()
+    # Bound as ``hexmarket <role>`` binds them (metrics wired first).
     tasks = {
-        role: _bind(worker, container) for role, worker in zip(args.roles, workers, strict=True)
+        role: runtime.bind_worker(role, runtime.WORKERS[role], container) for role in args.roles
     }
     runner = asyncio.create_task(runtime.run_tasks(tasks, stop))
 
