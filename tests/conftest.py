@@ -16,10 +16,13 @@ outside CI a server that cannot exist here (no Java, no Maven...) skips the test
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -39,11 +42,12 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[DevStack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[DevStack]:
     """The session's servers; every one it started is stopped at the end of the session."""
-    workdir = tmp_path_factory.mktemp("devstack")
+    # Not under pytest's basetemp: every pytest run resets /tmp/pytest-of-<user> to 0700, which
+    # would cut a concurrent run's Postgres (running as another user when we are root) off its
+    # data directory.
+    workdir = Path(tempfile.mkdtemp(prefix="hexmarket-devstack-"))
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
         # SIGTERM/SIGHUP (CI cancelling the job) unwind like Ctrl-C, so teardown stops servers.
@@ -55,6 +59,7 @@ def stack(
         yield devstack
     finally:
         devstack.close()
+        shutil.rmtree(workdir, ignore_errors=True)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
