@@ -56,8 +56,8 @@ test-integration: venv kafka-jars  ## integration tests against real servers
 
 check: venv  ## lint, format, types, layering (runs every check, fails if any failed)
 	@status=0; \
-	for cmd in "ruff check src tests" "ruff format --check src tests" "mypy --strict src" \
-		"lint-imports"; do \
+	for cmd in "ruff check src tests bench" "ruff format --check src tests bench" \
+		"mypy --strict src" "mypy --strict bench" "lint-imports"; do \
 		echo "--> $$cmd"; $(BIN)/$$cmd || status=1; \
 	done; exit $$status
 
