@@ -22,6 +22,7 @@ from core.errors import StorageError
 
 PRIORITY_LOCK = 0x676F6F64  # "good": the advisory lock of priority changes
 _GOOD_COLUMNS = "id, project_id, name, description, priority, removed, created_at"
+_BIGINT_MAX = 2**63 - 1
 
 
 @asynccontextmanager
@@ -183,7 +184,8 @@ class _PgGoods:
             f" SELECT c.total, c.removed, p.* FROM counts c LEFT JOIN LATERAL"
             f" (SELECT {_GOOD_COLUMNS} FROM goods ORDER BY priority, id LIMIT %s OFFSET %s) p"
             " ON true",
-            (limit, offset - 1),
+            # OFFSET is a bigint: a larger position is past any table's end all the same.
+            (limit, min(offset - 1, _BIGINT_MAX)),
         )
         total, removed = (rows[0][0], rows[0][1]) if rows else (0, 0)
         goods = tuple(_good(r[2:]) for r in rows if r[2] is not None)

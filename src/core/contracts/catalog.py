@@ -186,6 +186,22 @@ class CatalogStoreContract:
         assert beyond.goods == ()
         assert (beyond.total, beyond.removed, beyond.limit, beyond.offset) == (5, 0, 2, 6)
 
+    async def test_offsets_and_ids_of_any_size_are_simply_absent(
+        self, harness: CatalogHarness
+    ) -> None:
+        # Query strings carry integers of any size; past the end is an empty page or no good,
+        # never a storage error (a database column or OFFSET has a narrower range).
+        (good,) = await add_goods(harness.store, "a")
+        huge = 10**30
+        async with harness.store.unit_of_work() as uow:
+            far = await uow.goods.page(limit=10, offset=huge)
+            assert await uow.goods.get_for_update(huge, 1) is None
+            assert await uow.goods.get_for_update(good.id, huge) is None
+            assert await uow.goods.get_for_update(-huge, 1) is None
+            assert await uow.projects.get(huge) is None
+        assert far.goods == ()
+        assert (far.total, far.limit, far.offset) == (1, 10, huge)
+
     async def test_goods_of_every_project_share_one_priority_order(
         self, harness: CatalogHarness
     ) -> None:
