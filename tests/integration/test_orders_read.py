@@ -90,7 +90,13 @@ async def test_warm_up_then_hits_are_served_with_postgres_down(
                 assert response.headers["x-cache"] == "hit"
                 assert response.json() == docs[i]
             older = await client.get("/order/w3")
-            assert older.status_code == 500  # not cached, and the database is down
+            # not cached, and the database is down: "try again", in the envelope
+            assert older.status_code == 503
+            assert older.json() == {
+                "code": 1,
+                "message": "errors.common.unavailable",
+                "details": {},
+            }
         finally:
             stack.start("postgres")
         response = await client.get("/order/w3")
