@@ -17,6 +17,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
+from litestar.utils.scope.state import ScopeState
 
 from core.catalog.models import Good, GoodsPage, Project
 from core.catalog.rules import LIMIT_MAX, PRIORITY_MAX
@@ -142,15 +143,36 @@ _QUERY_NAMES = {"project_id": "projectId", "campaign_id": "campaignId", "good_id
 _AT_PATH = re.compile(r"^(.*) - at `\$\.([^`.\[]+)")
 
 
+_MISSING_FIELD = re.compile(r"Object missing required field `([^`]*)`")
+
+
 async def _strict(request: Request[Any, Any, Any], body_type: type[_Body]) -> _Body:
     """The body decoded again without type coercion: Litestar's own decoding turns the
     string ``"2"`` into the integer ``2``; the contract says wrong types are a 400."""
     try:
         return msgspec.json.decode(await request.body(), type=body_type, strict=True)
     except msgspec.ValidationError as exc:
-        found = _AT_PATH.match(str(exc))
-        field, reason = (found.group(2), found.group(1)) if found else ("body", str(exc))
+        missing, found = _MISSING_FIELD.search(str(exc)), _AT_PATH.match(str(exc))
+        if missing:
+            field, reason = missing.group(1), "is required"
+        elif found:
+            field, reason = found.group(2), found.group(1)
+        else:
+            field, reason = "body", str(exc)
         raise ValidationError(details={field: reason}) from exc
+
+
+def _unknown_fields(body: bytes, body_type: type[msgspec.Struct]) -> list[str]:
+    """Every top-level key of the JSON object ``body`` that ``body_type`` does not know
+    (msgspec stops at the first; the contract names them all)."""
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return []
+    if not isinstance(document, dict):
+        return []
+    known = {f.encode_name for f in msgspec.structs.fields(body_type)}
+    return [str(key) for key in document if key not in known]
 
 
 def _project(request: Request[Any, Any, Any], project_id: int | None, campaign: int | None) -> int:
@@ -289,8 +311,11 @@ _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
 _MISSING_PARAMETER = re.compile(r"Missing required \w+ parameter '([^']+)'")
 
 
-def decoding_details(exc: ClientException) -> dict[str, str]:
-    """``details`` naming each offending field as the client spells it."""
+def decoding_details(
+    exc: ClientException, body: bytes | None = None, body_type: type[msgspec.Struct] | None = None
+) -> dict[str, str]:
+    """``details`` naming each offending field as the client spells it. With the request's
+    ``body`` and its ``body_type``, every unknown field is named, not only the first."""
     details: dict[str, str] = {}
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
@@ -298,8 +323,13 @@ def decoding_details(exc: ClientException) -> dict[str, str]:
             continue
         message, key = str(item.get("message", "invalid")), str(item.get("key") or "body")
         unknown = _UNKNOWN_FIELD.search(message)
+        missing = _MISSING_FIELD.search(message)
         if unknown:
             details[unknown.group(1)] = "unknown field"
+            if body is not None and body_type is not None:
+                details.update(dict.fromkeys(_unknown_fields(body, body_type), "unknown field"))
+        elif missing and key == "data":
+            details[missing.group(1)] = "is required"
         elif key == "data":
             absent = isinstance(exc.__cause__, msgspec.ValidationError) and "`data`" in str(
                 exc.__cause__
@@ -321,8 +351,18 @@ def _client_error(request: Request[Any, Any, Any], exc: HTTPException) -> Respon
         handler = EXCEPTION_HANDLERS[HTTPException]
         response: Response[dict[str, Any]] = handler(request, exc)
         return response
-    return envelope(400, CODE_VALIDATION, "errors.common.validation", decoding_details(exc))
+    body = ScopeState.from_scope(request.scope).body  # the bytes Litestar already read
+    body_type = _BODY_TYPES.get(getattr(request.route_handler.fn, "__name__", ""))
+    details = decoding_details(exc, body if isinstance(body, bytes) else None, body_type)
+    return envelope(400, CODE_VALIDATION, "errors.common.validation", details)
 
+
+_BODY_TYPES: dict[str, type[msgspec.Struct]] = {
+    create_good.fn.__name__: GoodBody,
+    update_good.fn.__name__: GoodBody,
+    reprioritize_good.fn.__name__: ReprioritizeBody,
+    create_project.fn.__name__: ProjectBody,
+}
 
 ROUTES = [
     Router(
