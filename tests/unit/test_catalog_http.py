@@ -173,6 +173,12 @@ async def test_an_already_removed_good_is_not_found(client: AsyncTestClient[Any]
             b'{"priority": 2, "x": 0}',
             {"priority": "unknown field", "x": "unknown field"},
         ),
+        (
+            "POST",
+            "/item/create?campaignId=1&projectId=2",
+            b'{"name": "a"}',
+            {"projectId": "disagrees with campaignId", "campaignId": "disagrees with projectId"},
+        ),
         ("POST", "/project/create", b"{}", {"name": "is required"}),
         (
             "POST",

@@ -176,6 +176,14 @@ def _unknown_fields(body: bytes, body_type: type[msgspec.Struct]) -> list[str]:
 
 
 def _project(request: Request[Any, Any, Any], project_id: int | None, campaign: int | None) -> int:
+    if project_id is not None and campaign is not None and project_id != campaign:
+        # Both dialects' names at once: which project was meant is a guess we do not make.
+        raise ValidationError(
+            details={
+                "projectId": "disagrees with campaignId",
+                "campaignId": "disagrees with projectId",
+            }
+        )
     chosen = project_id if project_id is not None else campaign
     if chosen is None:
         field = "campaignId" if request.url.path.startswith("/item") else "projectId"
