@@ -230,8 +230,8 @@ async def test_orders_flow_through_once_and_invalid_ones_are_dead_lettered(env: 
         for letter in env.dead:
             raw = (
                 letter["payload"].encode()
-                if "payload" in letter
-                else base64.b64decode(letter["payload_base64"])
+                if letter["payload_encoding"] == "utf-8"
+                else base64.b64decode(letter["payload"])
             )
             by_payload[raw] = letter
         assert len(env.dead) == len(CORRUPTIONS)
@@ -243,7 +243,7 @@ async def test_orders_flow_through_once_and_invalid_ones_are_dead_lettered(env: 
                 assert field in {e["field"] for e in letter["errors"]}, (name, letter)
             source = letter["source"]
             assert set(source) in ({"topic", "partition", "offset"}, {"stream", "seq"})
-        assert "payload_base64" in by_payload[CORRUPTIONS["non-utf-8 bytes"][0]]
+        assert by_payload[CORRUPTIONS["non-utf-8 bytes"][0]]["payload_encoding"] == "base64"
 
         # Redelivered duplicates: counted, not stored twice.
         await env.publish(valid[:50])

@@ -153,10 +153,21 @@ async def test_invalid_messages_are_dead_lettered_and_the_stream_keeps_flowing(
         if field:
             assert field in {e["field"] for e in letter["errors"]}
         assert letter["errors"]
-        if "payload" in letter:
+        assert set(letter) == {
+            "reason",
+            "errors",
+            "source",
+            "received_at",
+            "key",
+            "payload",
+            "payload_encoding",
+        }
+        if letter["payload_encoding"] == "utf-8":
             assert letter["payload"].encode() == payload
         else:
-            assert base64.b64decode(letter["payload_base64"]) == payload
+            assert letter["payload_encoding"] == "base64"
+            assert reason == "not_utf8"
+            assert base64.b64decode(letter["payload"]) == payload
     assert await harness.unacked() == 0
 
 

@@ -43,21 +43,23 @@ class BatchReport:
 def dead_letter_envelope(
     delivery: Delivery, rejection: Rejection, received_at: str
 ) -> dict[str, Any]:
-    """The dead-letter document: ``{reason, errors, source, received_at, key, payload}``.
-    ``payload`` is the message text verbatim; when the bytes are not valid UTF-8 it is absent
-    and ``payload_base64`` holds them instead (standard base64)."""
-    envelope: dict[str, Any] = {
+    """The dead-letter document: ``{reason, errors, source, received_at, key, payload,
+    payload_encoding}``. ``payload`` is always present and keeps the message verbatim: its text
+    when the bytes are UTF-8 (``payload_encoding`` ``"utf-8"``), else the exact bytes in
+    standard base64 (``payload_encoding`` ``"base64"``)."""
+    try:
+        payload, encoding = delivery.data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        payload, encoding = base64.b64encode(delivery.data).decode("ascii"), "base64"
+    return {
         "reason": rejection.reason,
         "errors": rejection.errors_as_json(),
         "source": dict(delivery.source),
         "received_at": received_at,
         "key": delivery.key,
+        "payload": payload,
+        "payload_encoding": encoding,
     }
-    try:
-        envelope["payload"] = delivery.data.decode("utf-8")
-    except UnicodeDecodeError:
-        envelope["payload_base64"] = base64.b64encode(delivery.data).decode("ascii")
-    return envelope
 
 
 def _source_id(delivery: Delivery) -> str:
