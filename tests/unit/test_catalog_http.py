@@ -282,3 +282,33 @@ async def test_docs_api_md_documents_every_catalog_route_of_the_schema(
         for method, operation in operations.items():
             if "catalog" in operation.get("tags", []):
                 assert path in docs, f"{method.upper()} {path} is not in docs/api.md"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message"),
+    [
+        ("GET", "/good/create?projectId=1", 405, "errors.common.methodNotAllowed"),
+        ("POST", "/goods/list", 405, "errors.common.methodNotAllowed"),
+        ("GET", "/no/such/route", 404, "errors.common.notFound"),
+    ],
+)
+async def test_routing_errors_answer_the_envelope_uncached(
+    client: AsyncTestClient[Any], method: str, path: str, status: int, message: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == status
+    body = response.json()
+    assert (body["message"], body["details"]) == (message, {})
+    assert body["code"] == (3 if status == 404 else 2)
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_a_json_body_sent_as_a_form_is_read_as_json(client: AsyncTestClient[Any]) -> None:
+    # What `curl -d '{"name": ...}'` sends: docs/api.md promises it works.
+    response = await client.post(
+        "/good/create?projectId=1",
+        content=b'{"name": "tea"}',
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == "tea"
