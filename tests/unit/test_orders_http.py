@@ -109,6 +109,7 @@ async def test_warm_up_loads_the_newest_orders_and_the_bound_holds() -> None:
         cache: LruCache = container.orders_cache()
         assert len(cache) == 3
         reads = repo.reads
+        assert reads == 1  # the warm-up is one repository read (one query on Postgres)
         for uid in ("o9", "o8", "o7"):
             response = await client.get(f"/order/{uid}")
             assert response.headers["x-cache"] == "hit"
