@@ -253,3 +253,28 @@ async def _stat(harness: Harness, name: str, n: int) -> bool:
 
 async def _stat_at_least(harness: Harness, name: str, n: int) -> bool:
     return bool(getattr(harness.consumer.stats, name) >= n)
+
+
+async def test_a_stop_during_a_batch_write_finishes_and_acks_that_batch(
+    harness: Harness,
+) -> None:
+    # Graceful shutdown (SIGTERM/SIGINT set ``stop``): the batch in hand is committed and
+    # acknowledged, not abandoned for redelivery.
+    entered, release = asyncio.Event(), asyncio.Event()
+    add_many = harness.repo.add_many
+
+    async def slow_add_many(orders: Any) -> Any:
+        entered.set()
+        await release.wait()
+        return await add_many(orders)
+
+    harness.repo.add_many = slow_add_many  # type: ignore[method-assign]
+    await harness.publish(*(order(f"o{i}", i) for i in range(5)))
+    harness.start()
+    await asyncio.wait_for(entered.wait(), 5)
+    harness.stop.set()
+    release.set()
+    await harness.finish()
+    assert await harness.repo.count() == 5
+    assert harness.consumer.stats.batches == 1
+    assert await harness.unacked() == 0
