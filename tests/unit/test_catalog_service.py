@@ -251,6 +251,42 @@ async def test_a_down_cache_serves_from_the_store(store: MemoryCatalogStore) -> 
     assert cache.calls <= 2
 
 
+class FlakyCache(LruCache):
+    """An LRU whose server can be switched off and on again, keeping what it held."""
+
+    down = False
+
+    async def get(self, key: str) -> bytes | None:
+        if self.down:
+            raise CacheUnavailable("down")
+        return await super().get(key)
+
+    async def incr(self, key: str) -> int:
+        if self.down:
+            raise CacheUnavailable("down")
+        return await super().incr(key)
+
+
+async def test_a_change_made_while_the_cache_was_down_is_not_hidden_once_it_returns(
+    store: MemoryCatalogStore,
+) -> None:
+    cache = FlakyCache()
+    catalog = CatalogService(
+        store=store,
+        cache=cache,
+        clock=FixedClock(),
+        ids=CountingIds(),
+        encode_page=encode,
+        cache_retry_after=0.0,
+    )
+    a = await catalog.create_good(project_id=1, name="a")
+    assert json.loads(await catalog.list_goods())["removed"] == 0  # cached
+    cache.down = True
+    await catalog.remove_good(good_id=a.id, project_id=1)  # the INCR fails
+    cache.down = False
+    assert json.loads(await catalog.list_goods())["removed"] == 1
+
+
 def test_event_json_has_exactly_the_agreed_keys() -> None:
     event = GoodEvent(
         event_id=uuid.UUID(int=7),

@@ -69,6 +69,7 @@ class CatalogService:
         self._ttl = ttl
         self._retry_after = cache_retry_after
         self._cache_down_until = 0.0
+        self._invalidation_pending = False
         self._flights: dict[str, asyncio.Future[bytes]] = {}
         self.stats = ListStats()
 
@@ -210,6 +211,11 @@ class CatalogService:
         """The current list generation, or ``None`` when the cache is unusable."""
         if time.monotonic() < self._cache_down_until:
             return None
+        if self._invalidation_pending:
+            # A change of ours could not bump the generation: its pages are stale until it is.
+            await self._invalidate()
+            if self._invalidation_pending:
+                return None
         try:
             raw = await self._cache.get(GENERATION_KEY)
         except CacheUnavailable as exc:
@@ -233,11 +239,15 @@ class CatalogService:
     async def _invalidate(self) -> None:
         # One increment makes every page of the previous generation unreachable. Tried even
         # while the cache is marked down: a cache that came back must not serve stale pages.
-        # If it fails, the cache is unreachable, and so are its pages; they expire in ``ttl``.
+        # If it fails, the increment stays pending: this process reads no cached page until
+        # it succeeds (other processes' pages of the old generation expire in ``ttl``).
         try:
             await self._cache.incr(GENERATION_KEY)
         except CacheUnavailable as exc:
+            self._invalidation_pending = True
             self._cache_failed(exc)
+        else:
+            self._invalidation_pending = False
 
     def _cache_failed(self, exc: CacheUnavailable) -> None:
         self.stats.cache_errors += 1
