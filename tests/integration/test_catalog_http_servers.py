@@ -148,3 +148,32 @@ async def test_404_envelope_on_postgres(
     )
     response = await client.post("/good/create?projectId=999", json={"name": "x"})
     assert response.status_code == 404
+
+
+HUGE = str(10**20)
+
+
+async def test_out_of_range_numbers_are_never_a_server_error_on_postgres(
+    app_parts: tuple[AsyncTestClient[Any], CatalogService],
+) -> None:
+    # Integers of any size pass the HTTP layer; Postgres columns are int4 and OFFSET a bigint.
+    client, _ = app_parts
+    await client.post("/good/create?projectId=1", json={"name": "exists"})
+    listed = await client.get(f"/goods/list?offset={HUGE}")
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["goods"] == []
+    assert listed.json()["meta"]["offset"] == int(HUGE)
+    for method, path, body in [
+        ("PATCH", f"/good/update?id={HUGE}&projectId=1", {"name": "x"}),
+        ("PATCH", f"/good/update?id=1&projectId={HUGE}", {"name": "x"}),
+        ("PATCH", f"/good/update?id=-{HUGE}&projectId=1", {"name": "x"}),
+        ("DELETE", f"/item/remove?id={2**31}&campaignId=1", None),
+        ("PATCH", f"/good/reprioritize?id={HUGE}&projectId=1", {"newPriority": 1}),
+        ("POST", f"/good/create?projectId={HUGE}", {"name": "x"}),
+        ("POST", f"/good/create?projectId={2**31}", {"name": "x"}),
+    ]:
+        response = await client.request(method, path, json=body)
+        assert (response.status_code, response.json()) == (
+            404,
+            {"code": 3, "message": "errors.common.notFound", "details": {}},
+        ), path
