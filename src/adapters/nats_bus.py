@@ -58,6 +58,7 @@ class NatsEventBus:
         max_ack_pending: int = 20_000,
         publish_timeout: float = 5.0,
         connect_timeout: float = 2.0,
+        publish_window: int = 1000,
     ) -> None:
         self._url = url
         self._streams = dict(streams or {})
@@ -65,6 +66,7 @@ class NatsEventBus:
         self._ack_wait = ack_wait
         self._max_ack_pending = max_ack_pending
         self._publish_timeout = publish_timeout
+        self._publish_window = max(1, publish_window)
         self._connect_timeout = connect_timeout
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
@@ -132,22 +134,38 @@ class NatsEventBus:
         if not messages:
             return
         js, stream = await self._ensure_stream(topic)
+        for start in range(0, len(messages), self._publish_window):
+            await self._publish_window_of(
+                js, topic, stream, messages[start : start + self._publish_window]
+            )
+
+    async def _publish_window_of(
+        self, js: JetStreamContext, topic: str, stream: str, messages: Sequence[OutgoingMessage]
+    ) -> None:
+        """Pipeline ``messages`` and wait for every ``PubAck``, all within ``publish_timeout``.
+
+        ``wait_stall=None``: with a timeout, nats-py wraps each publish in a task, so the
+        loop yields after every message and the flusher writes each one in its own
+        ``send()``; without it nothing yields until the acks are awaited, and the window
+        leaves in a few large writes. The deadline still bounds a stall (more publishes
+        pending than the context allows) as well as the acks."""
         futures: list[asyncio.Future[Any]] = []
         try:
-            for message in messages:
-                headers = dict(message.headers)
-                if message.key is not None:
-                    headers[_MSG_ID] = message.key
-                futures.append(
-                    await js.publish_async(
-                        topic,
-                        message.data,
-                        wait_stall=self._publish_timeout,
-                        stream=stream,
-                        headers=headers or None,
+            async with asyncio.timeout(self._publish_timeout):
+                for message in messages:
+                    headers = dict(message.headers)
+                    if message.key is not None:
+                        headers[_MSG_ID] = message.key
+                    futures.append(
+                        await js.publish_async(
+                            topic,
+                            message.data,
+                            wait_stall=None,
+                            stream=stream,
+                            headers=headers or None,
+                        )
                     )
-                )
-            await asyncio.wait_for(asyncio.gather(*futures), self._publish_timeout)
+                await asyncio.gather(*futures)
         except (nats.errors.Error, TimeoutError) as exc:
             raise BrokerUnavailable(f"JetStream did not acknowledge a publish: {exc!r}") from exc
         finally:
