@@ -1,15 +1,19 @@
 """The order repository on PostgreSQL (psycopg 3, async pool).
 
-A batch is one transaction of four statements whatever its size: each table gets one
-multi-row ``INSERT ... SELECT FROM unnest(arrays)``. ``orders`` goes first with
-``ON CONFLICT (order_uid) DO NOTHING RETURNING order_uid``, and the child rows are written only
-for the orders that statement inserted, so a duplicate is a counted no-op. Documents are built
-by Postgres (the ``order_documents`` view: ``json_build_object``/``json_agg``) and returned as
-the bytes the server sent.
+A batch is one transaction whatever its size. The orders are ``COPY``-ed into
+four session-local staging tables (``TEMP ... ON COMMIT DELETE ROWS``: no WAL, emptied by the
+commit), then one statement moves them into the real tables: ``orders`` first with
+``ON CONFLICT (order_uid) DO NOTHING``, and the child rows only of the orders that statement
+inserted (data-modifying CTEs), so a duplicate is a counted no-op and the first write wins, even
+against a concurrent consumer. ``COPY`` rows are formatted by psycopg's C code; the arrays of an
+``INSERT ... unnest(...)`` are built in Python, which cost more than the database work.
+Documents are built by Postgres (the ``order_documents`` view: ``json_build_object``/
+``json_agg``) and returned as the bytes the server sent.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,36 +24,52 @@ from core.errors import StorageError
 from core.orders.model import Order
 from core.ports.orders import AddResult
 
-_INSERT_ORDERS = """
-INSERT INTO orders (order_uid, track_number, entry, locale, internal_signature, customer_id,
-                    delivery_service, shardkey, sm_id, date_created, date_created_text, oof_shard)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                     %s::text[], %s::text[], %s::bigint[], %s::timestamptz[], %s::text[],
-                     %s::text[])
-ON CONFLICT (order_uid) DO NOTHING
-RETURNING order_uid
+_ORDER_COLS = (
+    "order_uid, track_number, entry, locale, internal_signature, customer_id, "
+    "delivery_service, shardkey, sm_id, date_created, date_created_text, oof_shard"
+)
+_DELIVERY_COLS = "order_uid, name, phone, zip, city, address, region, email"
+_PAYMENT_COLS = (
+    "order_uid, transaction, request_id, currency, provider, amount, payment_dt, bank, "
+    "delivery_cost, goods_total, custom_fee"
+)
+_ITEM_COLS = (
+    "order_uid, position, chrt_id, track_number, price, rid, name, sale, size, total_price, "
+    "nm_id, brand, status"
+)
+
+# Created once per connection, in its own committed transaction (a rollback of the first batch
+# must not take the tables with it). LIKE copies the columns, types, collations and NOT NULLs.
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS ingest_orders (LIKE orders INCLUDING DEFAULTS)
+    ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS ingest_deliveries (LIKE deliveries) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS ingest_payments (LIKE payments) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS ingest_items (LIKE items) ON COMMIT DELETE ROWS;
 """
 
-_INSERT_DELIVERIES = """
-INSERT INTO deliveries (order_uid, name, phone, zip, city, address, region, email)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                     %s::text[], %s::text[])
-"""
+_COPY_ORDERS = f"COPY ingest_orders ({_ORDER_COLS}) FROM STDIN"
+_COPY_DELIVERIES = f"COPY ingest_deliveries ({_DELIVERY_COLS}) FROM STDIN"
+_COPY_PAYMENTS = f"COPY ingest_payments ({_PAYMENT_COLS}) FROM STDIN"
+_COPY_ITEMS = f"COPY ingest_items ({_ITEM_COLS}) FROM STDIN"
 
-_INSERT_PAYMENTS = """
-INSERT INTO payments (order_uid, transaction, request_id, currency, provider, amount,
-                      payment_dt, bank, delivery_cost, goods_total, custom_fee)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                     %s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::bigint[],
-                     %s::bigint[])
-"""
-
-_INSERT_ITEMS = """
-INSERT INTO items (order_uid, position, chrt_id, track_number, price, rid, name, sale, size,
-                   total_price, nm_id, brand, status)
-SELECT * FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::text[], %s::bigint[], %s::text[],
-                     %s::text[], %s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::text[],
-                     %s::bigint[])
+_MOVE = f"""
+WITH new AS (
+    INSERT INTO orders ({_ORDER_COLS})
+    SELECT {_ORDER_COLS} FROM ingest_orders
+    ON CONFLICT (order_uid) DO NOTHING
+    RETURNING order_uid
+), d AS (
+    INSERT INTO deliveries ({_DELIVERY_COLS})
+    SELECT {_DELIVERY_COLS} FROM ingest_deliveries JOIN new USING (order_uid)
+), p AS (
+    INSERT INTO payments ({_PAYMENT_COLS})
+    SELECT {_PAYMENT_COLS} FROM ingest_payments JOIN new USING (order_uid)
+), i AS (
+    INSERT INTO items ({_ITEM_COLS})
+    SELECT {_ITEM_COLS} FROM ingest_items JOIN new USING (order_uid)
+)
+SELECT count(*) FROM new
 """
 
 _GET = "SELECT document::text FROM order_documents WHERE order_uid = %s"
@@ -61,13 +81,11 @@ LIMIT %s
 """
 
 
-def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
-    return [[row[i] for row in rows] for i in range(width)] if rows else [[] for _ in range(width)]
-
-
 class PgOrderRepository:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
+        # connections known to hold the staging tables (a reconnect is a new object)
+        self._staged: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
 
     async def add_many(self, orders: Sequence[Order]) -> AddResult:
         unique: dict[str, Order] = {}
@@ -77,84 +95,23 @@ class PgOrderRepository:
             return AddResult(inserted=0, duplicates=len(orders))
         batch = list(unique.values())
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                cur = await conn.execute(
-                    _INSERT_ORDERS,
-                    _columns(
-                        [
-                            (
-                                o.order_uid,
-                                o.track_number,
-                                o.entry,
-                                o.locale,
-                                o.internal_signature,
-                                o.customer_id,
-                                o.delivery_service,
-                                o.shardkey,
-                                o.sm_id,
-                                o.created_at,
-                                o.date_created,
-                                o.oof_shard,
-                            )
-                            for o in batch
-                        ],
-                        12,
-                    ),
-                )
-                inserted = {row[0] for row in await cur.fetchall()}
-                new = [o for o in batch if o.order_uid in inserted]
-                if new:
-                    await self._insert_children(conn, new)
+            async with self._pool.connection() as conn:
+                if conn not in self._staged:
+                    async with conn.transaction():
+                        await conn.execute(_STAGING)
+                    self._staged.add(conn)
+                try:
+                    async with conn.transaction():
+                        await _stage(conn, batch)
+                        cur = await conn.execute(_MOVE)
+                        row = await cur.fetchone()
+                except psycopg.errors.UndefinedTable:
+                    self._staged.discard(conn)  # the session was reset: create them again
+                    raise
         except psycopg.Error as exc:
             raise StorageError(f"storing {len(batch)} orders failed: {exc}") from exc
-        return AddResult(inserted=len(inserted), duplicates=len(orders) - len(inserted))
-
-    @staticmethod
-    async def _insert_children(conn: psycopg.AsyncConnection[object], new: list[Order]) -> None:
-        deliveries = [
-            (o.order_uid, d.name, d.phone, d.zip, d.city, d.address, d.region, d.email)
-            for o in new
-            for d in (o.delivery,)
-        ]
-        payments = [
-            (
-                o.order_uid,
-                p.transaction,
-                p.request_id,
-                p.currency,
-                p.provider,
-                p.amount,
-                p.payment_dt,
-                p.bank,
-                p.delivery_cost,
-                p.goods_total,
-                p.custom_fee,
-            )
-            for o in new
-            for p in (o.payment,)
-        ]
-        items = [
-            (
-                o.order_uid,
-                position,
-                i.chrt_id,
-                i.track_number,
-                i.price,
-                i.rid,
-                i.name,
-                i.sale,
-                i.size,
-                i.total_price,
-                i.nm_id,
-                i.brand,
-                i.status,
-            )
-            for o in new
-            for position, i in enumerate(o.items)
-        ]
-        await conn.execute(_INSERT_DELIVERIES, _columns(deliveries, 8))
-        await conn.execute(_INSERT_PAYMENTS, _columns(payments, 11))
-        await conn.execute(_INSERT_ITEMS, _columns(items, 13))
+        inserted = int(row[0]) if row else 0
+        return AddResult(inserted=inserted, duplicates=len(orders) - inserted)
 
     async def _read(self, query: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         """Run a read-only query. A pooled connection the server closed meanwhile (a restart)
@@ -184,3 +141,70 @@ class PgOrderRepository:
     async def count(self) -> int:
         rows = await self._read("SELECT count(*) FROM orders", ())
         return int(rows[0][0])
+
+
+async def _stage(conn: psycopg.AsyncConnection[Any], batch: Sequence[Order]) -> None:
+    """COPY the batch into the staging tables, one COPY per table."""
+    cur = conn.cursor()
+    async with cur.copy(_COPY_ORDERS) as copy:
+        for o in batch:
+            await copy.write_row(
+                (
+                    o.order_uid,
+                    o.track_number,
+                    o.entry,
+                    o.locale,
+                    o.internal_signature,
+                    o.customer_id,
+                    o.delivery_service,
+                    o.shardkey,
+                    o.sm_id,
+                    o.created_at,
+                    o.date_created,
+                    o.oof_shard,
+                )
+            )
+    async with cur.copy(_COPY_DELIVERIES) as copy:
+        for o in batch:
+            d = o.delivery
+            await copy.write_row(
+                (o.order_uid, d.name, d.phone, d.zip, d.city, d.address, d.region, d.email)
+            )
+    async with cur.copy(_COPY_PAYMENTS) as copy:
+        for o in batch:
+            p = o.payment
+            await copy.write_row(
+                (
+                    o.order_uid,
+                    p.transaction,
+                    p.request_id,
+                    p.currency,
+                    p.provider,
+                    p.amount,
+                    p.payment_dt,
+                    p.bank,
+                    p.delivery_cost,
+                    p.goods_total,
+                    p.custom_fee,
+                )
+            )
+    async with cur.copy(_COPY_ITEMS) as copy:
+        for o in batch:
+            for position, i in enumerate(o.items):
+                await copy.write_row(
+                    (
+                        o.order_uid,
+                        position,
+                        i.chrt_id,
+                        i.track_number,
+                        i.price,
+                        i.rid,
+                        i.name,
+                        i.sale,
+                        i.size,
+                        i.total_price,
+                        i.nm_id,
+                        i.brand,
+                        i.status,
+                    )
+                )

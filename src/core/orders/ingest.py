@@ -22,7 +22,7 @@ import attrs
 
 from core.errors import InfrastructureError
 from core.orders.model import Order
-from core.orders.parsing import Rejection, parse_order
+from core.orders.parsing import OrderParser, Rejection, parse_order
 from core.ports.bus import Delivery, EventPublisher, EventSource, OutgoingMessage, Subscription
 from core.ports.clock import Clock
 from core.ports.orders import OrderRepository
@@ -71,7 +71,10 @@ class IngestOrders:
     committed and the dead letters acknowledged by the broker; the caller then acks the batch.
     It raises ``StorageError`` / ``BrokerUnavailable`` with nothing to acknowledge (a retry of
     the same batch is safe: stored orders come back as duplicates, and dead letters are
-    re-published under the same de-duplication key)."""
+    re-published under the same de-duplication key).
+
+    ``parse`` turns message bytes into an ``Order`` or a ``Rejection``; the default is the
+    reference ``parse_order``, and any replacement must agree with it."""
 
     def __init__(
         self,
@@ -80,18 +83,21 @@ class IngestOrders:
         publisher: EventPublisher,
         dlq_topic: str,
         clock: Clock,
+        parse: OrderParser = parse_order,
     ) -> None:
         self._repository = repository
         self._publisher = publisher
         self._dlq_topic = dlq_topic
         self._clock = clock
+        self._parse = parse
 
     async def handle(self, deliveries: Sequence[Delivery]) -> BatchReport:
         orders: list[Order] = []
         dead: list[OutgoingMessage] = []
         received_at = self._clock.now().isoformat()
+        parse = self._parse
         for delivery in deliveries:
-            parsed = parse_order(delivery.data)
+            parsed = parse(delivery.data)
             if isinstance(parsed, Order):
                 orders.append(parsed)
                 continue

@@ -155,6 +155,10 @@ _ORDER: _Spec = {
     "oof_shard": (str, (_NUMERIC,)),
 }
 
+#: What ingest uses to turn message bytes into an order: ``parse_order`` below is the reference;
+#: a faster one (``adapters.msgspec_orders``) must return an equal result for every input.
+OrderParser = Callable[[bytes], "Order | Rejection"]
+
 _TYPE_NAMES = {str: "a string", int: "an integer", dict: "an object", list: "an array"}
 
 
@@ -216,7 +220,8 @@ def _object(
     return _section(value, spec, f"{name}.", out)
 
 
-def _timestamp(value: str) -> datetime | None:
+def parse_timestamp(value: str) -> datetime | None:
+    """``value`` as an aware ``datetime`` if it is an RFC 3339 timestamp with a zone, else None."""
     if not _RFC3339_RE.fullmatch(value):
         return None
     text = value.replace("t", "T").replace(" ", "T").replace("z", "Z")
@@ -268,7 +273,7 @@ def validate_document(doc: Mapping[str, Any]) -> Order | Rejection:
 
     created_at = None
     if top is not None:
-        created_at = _timestamp(top["date_created"])
+        created_at = parse_timestamp(top["date_created"])
         if created_at is None:
             out.add("date_created", "must be an RFC 3339 timestamp with a time zone")
 
