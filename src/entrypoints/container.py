@@ -27,6 +27,7 @@ from adapters.memory.catalog import MemoryCatalogStore
 from adapters.memory.logstore import MemoryLogStore
 from adapters.memory.orders import MemoryOrderRepository
 from adapters.memory.outbox import MemoryOutboxRelay
+from adapters.msgspec_orders import parse_order_fast
 from adapters.nats_bus import NatsEventBus
 from adapters.postgres.catalog import PgCatalogStore
 from adapters.postgres.orders import PgOrderRepository
@@ -157,6 +158,7 @@ class Container(containers.DeclarativeContainer):
         publisher=orders_bus,
         dlq_topic=settings.provided.orders_dlq_topic,
         clock=clock,
+        parse=parse_order_fast,
     )
 
     # --- audit trail -----------------------------------------------------------------------
