@@ -105,7 +105,9 @@ class Settings(BaseSettings):
     ingest_batch_ms: int = Field(200, ge=1, description="Longest wait to fill an ingest batch.")
     log_batch_size: int = Field(1000, ge=1, description="Events per ClickHouse insert, at most.")
     log_batch_ms: int = Field(500, ge=1, description="Longest wait to fill a log batch.")
-    relay_batch_size: int = Field(500, ge=1, description="Outbox events claimed per relay round.")
+    relay_batch_size: int = Field(
+        1000, ge=1, description="Outbox events claimed per relay round (two rounds run at once)."
+    )
     relay_idle_ms: int = Field(
         1000, ge=1, description="Longest relay wait for new outbox events (NOTIFY wakes it sooner)."
     )

@@ -138,3 +138,94 @@ async def test_marks_survive_a_unit_of_work_that_was_open_during_the_relay_round
     assert await asyncio.wait_for(round_, 2) == 2
     pending = store.outbox_records(pending_only=True)
     assert [r.payload for r in pending] == [store.outbox_records()[-1].payload]
+
+
+class Gated:
+    """Holds every publish until ``gate`` opens; records how many were in flight at once."""
+
+    def __init__(self, bus: MemoryEventBus, *, fail_first: bool = False) -> None:
+        self.bus = bus
+        self.gate = asyncio.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.fail_first = fail_first
+
+    async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self.gate.wait()
+            if self.fail_first:
+                self.fail_first = False
+                raise BrokerUnavailable("no ack")
+            await self.bus.publish(topic, messages)
+        finally:
+            self.in_flight -= 1
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_lanes_overlap_rounds_and_publish_each_event_once() -> None:
+    store, bus = MemoryCatalogStore(), MemoryEventBus(dedupe_by_key=False)
+    events = await write_events(store, 25)
+    publisher = Gated(bus)
+    relay = OutboxRelay(MemoryOutboxRelay(store), publisher, batch_size=4, lanes=3)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    # three claims are held at once, disjoint, while none is acknowledged yet
+    await eventually(lambda: publisher.in_flight == 3)
+    assert len(store.outbox_records(pending_only=True)) == 25
+    publisher.gate.set()
+    await eventually(lambda: not store.outbox_records(pending_only=True))
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert sorted(bus.messages(TOPIC)) == sorted(e.to_json() for e in events)
+    assert relay.stats.published == 25
+
+
+async def test_a_failed_lane_leaves_only_its_own_batch_unsent_for_the_retry() -> None:
+    store, bus = MemoryCatalogStore(), MemoryEventBus(dedupe_by_key=False)
+    events = await write_events(store, 8)
+    publisher = Gated(bus, fail_first=True)
+    relay = OutboxRelay(
+        MemoryOutboxRelay(store), publisher, batch_size=4, lanes=2, backoff=fast_backoff()
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await eventually(lambda: publisher.in_flight == 2)
+    publisher.gate.set()
+    await eventually(lambda: not store.outbox_records(pending_only=True))
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert relay.stats.failures == 1
+    assert sorted(bus.messages(TOPIC)) == sorted(e.to_json() for e in events)
+
+
+async def test_stopping_finishes_the_rounds_in_flight_before_returning() -> None:
+    store, bus = MemoryCatalogStore(), MemoryEventBus(dedupe_by_key=False)
+    await write_events(store, 6)
+    publisher = Gated(bus)
+    relay = OutboxRelay(MemoryOutboxRelay(store), publisher, batch_size=3, lanes=2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await eventually(lambda: publisher.in_flight == 2)
+    stop.set()
+    await asyncio.sleep(0)  # the stop request is seen while both rounds wait for acks
+    assert not task.done()
+    publisher.gate.set()
+    await asyncio.wait_for(task, 2)
+    assert len(bus.messages(TOPIC)) == 6
+    assert store.outbox_records(pending_only=True) == []
+
+
+async def test_one_lane_keeps_outbox_order_across_batches() -> None:
+    store, bus = MemoryCatalogStore(), MemoryEventBus(dedupe_by_key=False)
+    events = await write_events(store, 23)
+    relay = OutboxRelay(MemoryOutboxRelay(store), bus, batch_size=4, lanes=1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await eventually(lambda: not store.outbox_records(pending_only=True))
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert bus.messages(TOPIC) == [e.to_json() for e in events]

@@ -32,20 +32,28 @@ class RelayStats:
 
 class OutboxRelay:
     """``batch_size`` events per round; with fewer pending, it waits for the outbox's
-    new-event signal, or ``idle_wait`` seconds at most (the bound on a missed signal)."""
+    new-event signal, or ``idle_wait`` seconds at most (the bound on a missed signal).
+
+    ``lanes`` rounds run at once, each with its own claim (disjoint, like several relays'),
+    so one round's database work overlaps another's wait for broker acks. Each round still
+    marks its own batch sent only after the broker acknowledged all of it. With more than one
+    lane, batches may reach the broker out of outbox order (as with several relays); with
+    ``lanes=1`` they keep it."""
 
     def __init__(
         self,
         store: OutboxRelayStore,
         publisher: EventPublisher,
         *,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         idle_wait: float = 1.0,
+        lanes: int = 2,
         backoff: Backoff | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._batch_size = batch_size
+        self._lanes = max(1, lanes)
         self._idle_wait = idle_wait
         self._backoff = backoff or Backoff()
         self.stats = RelayStats()
@@ -71,16 +79,51 @@ class OutboxRelay:
         return len(records)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until ``stop`` is set, backing off (with jitter) while a server is down."""
-        while not stop.is_set():
-            try:
-                count = await self.relay_once()
-            except (BrokerUnavailable, StorageError) as exc:
-                self.stats.failures += 1
-                delay = self._backoff.next()
-                log.warning("outbox relay: %s; retrying in %.2fs", exc, delay)
-                await wait_or_stop(stop, delay)
-                continue
-            self._backoff.reset()
-            if count < self._batch_size:
-                await first_of(stop, self._store.wait_for_new(self._idle_wait))
+        """Relay until ``stop`` is set, backing off (with jitter) while a server is down.
+        Rounds in flight when ``stop`` is set are finished (or fail) before this returns."""
+        rounds: set[asyncio.Task[int]] = set()
+        try:
+            while not stop.is_set():
+                drained = False
+                while len(rounds) < self._lanes:
+                    rounds.add(asyncio.ensure_future(self.relay_once()))
+                while rounds and not stop.is_set():
+                    done, rounds = await asyncio.wait(rounds, return_when=asyncio.FIRST_COMPLETED)
+                    failure = _first_failure(done)
+                    if failure is not None:
+                        await self._settle(rounds)
+                        rounds = set()
+                        self.stats.failures += 1
+                        delay = self._backoff.next()
+                        log.warning("outbox relay: %s; retrying in %.2fs", failure, delay)
+                        await wait_or_stop(stop, delay)
+                        break
+                    self._backoff.reset()
+                    drained = drained or any(t.result() < self._batch_size for t in done)
+                    if not drained:
+                        rounds.add(asyncio.ensure_future(self.relay_once()))
+                else:
+                    if drained and not stop.is_set():
+                        await first_of(stop, self._store.wait_for_new(self._idle_wait))
+        finally:
+            await self._settle(rounds)
+
+    @staticmethod
+    async def _settle(rounds: set[asyncio.Task[int]]) -> None:
+        """Let rounds in flight finish: each either marks its batch sent or leaves it unsent."""
+        if rounds:
+            await asyncio.wait(rounds)
+            _first_failure(rounds)  # a port failure is the next round's to retry; others raise
+
+
+def _first_failure(done: set[asyncio.Task[int]]) -> Exception | None:
+    """The first relay failure among finished rounds; other exceptions propagate."""
+    failure: Exception | None = None
+    for task in done:
+        exc = task.exception()
+        if exc is None:
+            continue
+        if not isinstance(exc, BrokerUnavailable | StorageError):
+            raise exc
+        failure = failure or exc
+    return failure
