@@ -151,6 +151,18 @@ def watch_catalog(service: object) -> None:
     )
 
 
+def watch_orders(queries: object) -> None:
+    """Feed the orders cache counters from ``OrderQueries.stats``."""
+    _FEED.watch(
+        queries,
+        {
+            "hits": CACHE_HITS.labels(cache="orders"),
+            "misses": CACHE_MISSES.labels(cache="orders"),
+            "cache_errors": CACHE_ERRORS.labels(cache="orders"),
+        },
+    )
+
+
 def watch_relay(relay: object) -> None:
     """Feed ``hexmarket_outbox_published_total`` from ``OutboxRelay.stats``."""
     _FEED.watch(relay, {"published": OUTBOX_PUBLISHED})
@@ -185,13 +197,22 @@ def serve_metrics(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scr
     start_http_server(port, addr=host, registry=REGISTRY)
 
 
-def _route(scope: Scope) -> str:
-    # the template (``/order/{order_uid:str}``), never the requested path: bounded cardinality
-    return str(scope.get("path_template") or "<unmatched>")
-
-
 def latency_middleware(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware observing ``hexmarket_http_request_duration_seconds``."""
+    """ASGI middleware observing ``hexmarket_http_request_duration_seconds``.
+
+    It runs on every request, so it does the least it can: the labelled histogram child is
+    looked up once per (method, route template, status) and kept in a dict (the labels are
+    bounded: templates, never requested paths)."""
+    children: dict[tuple[str, str, int], Any] = {}
+
+    def child(method: str, route: str, status: int) -> Any:
+        key = (method, route, status)
+        found = children.get(key)
+        if found is None:
+            found = children[key] = HTTP_REQUEST_SECONDS.labels(
+                method=method, route=route, status=str(status)
+            )
+        return found
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -203,14 +224,14 @@ def latency_middleware(app: ASGIApp) -> ASGIApp:
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status = message["status"]
             await send(message)
 
         try:
             await app(scope, receive, send_wrapper)
         finally:
-            HTTP_REQUEST_SECONDS.labels(
-                method=scope.get("method", ""), route=_route(scope), status=str(status)
-            ).observe(time.perf_counter() - started)
+            # the template (``/order/{order_uid:str}``), never the requested path
+            route = scope.get("path_template") or "<unmatched>"
+            child(scope.get("method", ""), route, status).observe(time.perf_counter() - started)
 
     return middleware

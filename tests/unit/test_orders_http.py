@@ -9,13 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
 from adapters.lru_cache import LruCache
 from adapters.memory.orders import MemoryOrderRepository
 from core.contracts.orders import example_document, order_from
 from core.errors import CacheUnavailable
-from core.orders.queries import OrderQueries
+from core.orders.queries import CACHE_PREFIX, DIGEST_SIZE, OrderQueries, digest_of, pack, unpack
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
@@ -138,3 +140,79 @@ async def test_a_cache_outage_is_a_miss_not_a_failure() -> None:
     assert json.loads(document.body) == SAMPLE
     assert await queries.warm(10) == 0
     assert queries.cache_errors == 3
+
+
+def _sample(name: str, **labels: str) -> float:
+    from entrypoints.metrics import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_hits_misses_and_latency_reach_the_metrics(client: AsyncTestClient[Any]) -> None:
+    route = {"method": "GET", "route": "/order/{order_uid}"}
+    await client.get("/metrics")  # the counters catch up with earlier tests' apps
+    before = (
+        _sample("hexmarket_cache_hits_total", cache="orders"),
+        _sample("hexmarket_cache_misses_total", cache="orders"),
+        _sample("hexmarket_http_request_duration_seconds_count", **route, status="200"),
+        _sample("hexmarket_http_request_duration_seconds_count", **route, status="404"),
+    )
+    for _ in range(3):
+        await client.get("/order/b563feb7b2b84b6test")  # a miss, then two hits
+    await client.get("/order/unknown-id")  # a miss too
+    await client.get("/metrics")
+    after = (
+        _sample("hexmarket_cache_hits_total", cache="orders"),
+        _sample("hexmarket_cache_misses_total", cache="orders"),
+        _sample("hexmarket_http_request_duration_seconds_count", **route, status="200"),
+        _sample("hexmarket_http_request_duration_seconds_count", **route, status="404"),
+    )
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2, 3, 1]
+
+
+async def test_hit_and_304_carry_exactly_the_promised_headers(
+    client: AsyncTestClient[Any],
+) -> None:
+    await client.get("/order/b563feb7b2b84b6test")
+    hit = await client.get("/order/b563feb7b2b84b6test")
+    assert {k: v for k, v in hit.headers.items() if k != "etag"} == {
+        "content-type": "application/json",
+        "content-length": str(len(hit.content)),
+        "x-cache": "hit",
+        "cache-control": "public, max-age=31536000, immutable",
+    }
+    assert hit.headers["etag"] == f'"{digest_of(hit.content)}"'
+    not_modified = await client.get(
+        "/order/b563feb7b2b84b6test", headers={"If-None-Match": hit.headers["etag"]}
+    )
+    assert not_modified.status_code == 304
+    assert "content-length" not in not_modified.headers
+    assert "content-type" not in not_modified.headers
+    assert not_modified.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+@given(st.binary(max_size=4096))
+def test_a_cached_value_holds_the_body_and_its_digest(body: bytes) -> None:
+    assert unpack(pack(body)) == (digest_of(body), body)
+
+
+@given(st.binary(max_size=64))
+def test_a_value_without_a_leading_digest_is_refused(junk: bytes) -> None:
+    head = junk[:DIGEST_SIZE]
+    looks_packed = len(head) == DIGEST_SIZE and all(c in b"0123456789abcdef" for c in head)
+    assert (unpack(junk) is not None) == looks_packed
+
+
+async def test_a_cache_entry_in_another_format_is_a_miss_and_is_replaced() -> None:
+    repo = MemoryOrderRepository()
+    await repo.add_many([order_from(SAMPLE)])
+    cache = LruCache()
+    queries = OrderQueries(repository=repo, cache=cache)
+    key = CACHE_PREFIX + "b563feb7b2b84b6test"
+    await cache.set(key, b'{"not": "packed"}', None)
+    document = await queries.get("b563feb7b2b84b6test")
+    assert not document.cache_hit
+    assert json.loads(document.body) == SAMPLE
+    assert document.digest == digest_of(document.body)
+    assert await cache.get(key) == pack(document.body)
+    assert (await queries.get("b563feb7b2b84b6test")).cache_hit

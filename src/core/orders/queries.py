@@ -1,13 +1,17 @@
 """The read path: an order document by id, cache first, and the cache warm-up.
 
-The cache holds the serialized JSON document; a hit returns the stored bytes untouched. Orders
-are immutable, so a cached document never goes stale and needs no invalidation. A failing cache
-(``CacheUnavailable``) is a miss, never a failed request.
+The cache holds the serialized JSON document together with its digest (a strong validator,
+computed once, when the document is cached); a hit returns both untouched, so serving a cached
+order neither parses nor hashes it. Orders are immutable, so a cached document never goes stale
+and needs no invalidation. A failing cache (``CacheUnavailable``) is a miss, never a failed
+request.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 
 import attrs
 
@@ -18,13 +22,47 @@ from core.ports.orders import OrderRepository
 
 log = logging.getLogger(__name__)
 
-CACHE_PREFIX = "order:"
+# A cached value is the body's hex digest (``DIGEST_SIZE`` ASCII bytes) followed by the body.
+# "v2" keeps these apart from the bare bodies an older version cached under ``order:<uid>``
+# (replicas of both versions may share one Redis during a rolling upgrade).
+CACHE_PREFIX = "order:v2:"
+DIGEST_SIZE = 32
+_HEX_DIGEST = re.compile(rb"[0-9a-f]{%d}" % DIGEST_SIZE)
+
+
+def digest_of(body: bytes) -> str:
+    """The document's digest: 32 hex characters, equal exactly when the bytes are equal."""
+    return hashlib.blake2b(body, digest_size=DIGEST_SIZE // 2).hexdigest()
+
+
+def pack(body: bytes) -> bytes:
+    """The cache value of ``body``: its digest, then the body."""
+    return digest_of(body).encode("ascii") + body
+
+
+def unpack(value: bytes) -> tuple[str, bytes] | None:
+    """``(digest, body)`` of a cache value; ``None`` if it is not one ``pack`` made."""
+    head = value[:DIGEST_SIZE]
+    if _HEX_DIGEST.fullmatch(head) is None:
+        return None
+    return head.decode("ascii"), value[DIGEST_SIZE:]
 
 
 @attrs.frozen(kw_only=True, slots=True)
 class OrderDocument:
     body: bytes
+    digest: str
+    """``digest_of(body)``: the HTTP layer's ETag."""
     cache_hit: bool
+
+
+@attrs.define(kw_only=True, slots=True)
+class OrderReadStats:
+    """Observable counters of the read path (plain integers: a hit pays no metrics call)."""
+
+    hits: int = 0
+    misses: int = 0
+    cache_errors: int = 0
 
 
 class OrderQueries:
@@ -38,7 +76,11 @@ class OrderQueries:
         self._repository = repository
         self._cache = cache
         self._ttl = cache_ttl
-        self.cache_errors = 0
+        self.stats = OrderReadStats()
+
+    @property
+    def cache_errors(self) -> int:
+        return self.stats.cache_errors
 
     async def get(self, order_uid: str) -> OrderDocument:
         """The order's JSON document. Raises ``ValidationError`` for a malformed id,
@@ -51,16 +93,19 @@ class OrderQueries:
         try:
             cached = await self._cache.get(key)
         except CacheUnavailable as exc:
-            self.cache_errors += 1
+            self.stats.cache_errors += 1
             log.warning("order cache unavailable, reading the database: %s", exc)
             cached = None
-        if cached is not None:
-            return OrderDocument(body=cached, cache_hit=True)
+        if cached is not None and (entry := unpack(cached)) is not None:
+            self.stats.hits += 1
+            return OrderDocument(body=entry[1], digest=entry[0], cache_hit=True)
+        self.stats.misses += 1
         body = await self._repository.get(order_uid)
         if body is None:
             raise NotFound(details={"order_uid": order_uid})
-        await self._store(key, body)
-        return OrderDocument(body=body, cache_hit=False)
+        value = pack(body)
+        await self._store(key, value)
+        return OrderDocument(body=body, digest=value[:DIGEST_SIZE].decode(), cache_hit=False)
 
     async def warm(self, limit: int) -> int:
         """Load the newest ``limit`` orders into the cache with one repository read; return how
@@ -69,17 +114,17 @@ class OrderQueries:
             return 0
         cached = 0
         for order_uid, body in await self._repository.newest(limit):
-            if not await self._store(CACHE_PREFIX + order_uid, body):
+            if not await self._store(CACHE_PREFIX + order_uid, pack(body)):
                 break
             cached += 1
         log.info("order cache warmed with %d orders", cached)
         return cached
 
-    async def _store(self, key: str, body: bytes) -> bool:
+    async def _store(self, key: str, value: bytes) -> bool:
         try:
-            await self._cache.set(key, body, self._ttl)
+            await self._cache.set(key, value, self._ttl)
         except CacheUnavailable as exc:
-            self.cache_errors += 1
+            self.stats.cache_errors += 1
             log.warning("order cache unavailable, not caching: %s", exc)
             return False
         return True

@@ -12,7 +12,6 @@ from types import ModuleType
 from typing import Any
 
 from litestar import Litestar
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -39,9 +38,11 @@ def _modules() -> list[ModuleType]:
     return [importlib.import_module(name) for name in ROUTE_MODULES]
 
 
-def _provider(name: str) -> Callable[[State], Any]:
-    def provide(state: State) -> Any:
-        return state.services[name]
+def _provider(services: dict[str, Any], name: str) -> Callable[[], Any]:
+    # No parameters: Litestar builds nothing per request to call it (a ``State`` parameter
+    # would be a copy of the app state on every request).
+    def provide() -> Any:
+        return services[name]
 
     return provide
 
@@ -60,6 +61,7 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
     route_handlers: list[Any] = []
     wanted: dict[str, str] = {}
     startups: list[Callable[[dict[str, Any]], Any]] = []
+    services: dict[str, Any] = {}  # filled at start-up, read by the ``Provide`` callables
     for module in modules:
         route_handlers.extend(module.ROUTES)
         wanted.update(getattr(module, "DEPENDENCIES", {}))
@@ -67,9 +69,12 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services = {
-            name: await resolve(getattr(container, provider)()) for name, provider in wanted.items()
-        }
+        services.update(
+            {
+                name: await resolve(getattr(container, provider)())
+                for name, provider in wanted.items()
+            }
+        )
         app.state.services = services
         app.state.container = container
         for startup in startups:
@@ -84,7 +89,9 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
     settings = container.settings()
     return Litestar(
         route_handlers=route_handlers,
-        dependencies={name: Provide(_provider(name), sync_to_thread=False) for name in wanted},
+        dependencies={
+            name: Provide(_provider(services, name), sync_to_thread=False) for name in wanted
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
