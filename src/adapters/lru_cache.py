@@ -9,10 +9,13 @@ from collections.abc import Callable
 
 from cachetools import TLRUCache
 
+from core.errors import CacheUnavailable
+
 
 class LruCache:
-    """Implements ``core.ports.cache.Cache`` in process memory. Never raises
-    ``CacheUnavailable``. ``timer`` (monotonic seconds) is injectable for tests."""
+    """Implements ``core.ports.cache.Cache`` in process memory. Raises ``CacheUnavailable``
+    only for a counter read that is not an integer (there is no server to be down).
+    ``timer`` (monotonic seconds) is injectable for tests."""
 
     def __init__(self, *, maxsize: int = 10_000, timer: Callable[[], float] = time.monotonic):
         if maxsize < 1:
@@ -42,6 +45,18 @@ class LruCache:
             self._counters[key] = int(entry[0]) if entry is not None else 0
         self._counters[key] += 1
         return self._counters[key]
+
+    async def get_in_generation(
+        self, counter: str, prefix: str, suffix: str = ""
+    ) -> tuple[int, bytes | None]:
+        # Two reads with no await between them: one step on the event loop. Through ``get``,
+        # so a subclass that changes ``get`` changes this too.
+        raw = await self.get(counter)
+        try:
+            generation = int(raw) if raw is not None else 0
+        except ValueError as exc:
+            raise CacheUnavailable(f"counter {counter!r} is not an integer") from exc
+        return generation, await self.get(f"{prefix}{generation}{suffix}")
 
     async def ping(self) -> None:
         return None

@@ -59,6 +59,12 @@ class DownCache:
         self.calls += 1
         raise CacheUnavailable("down")
 
+    async def get_in_generation(
+        self, counter: str, prefix: str, suffix: str = ""
+    ) -> tuple[int, bytes | None]:
+        self.calls += 1
+        raise CacheUnavailable("down")
+
     async def ping(self) -> None:
         raise CacheUnavailable("down")
 

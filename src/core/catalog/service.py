@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 PageEncoder = Callable[[GoodsPage], bytes]
 
 GENERATION_KEY = "catalog:goods:gen"
-PAGE_KEY = "catalog:goods:list:{generation}:{limit}:{offset}"
+# A page's key: PAGE_PREFIX + generation + PAGE_SUFFIX ("catalog:goods:list:7:10:1").
+PAGE_PREFIX = "catalog:goods:list:"
+PAGE_SUFFIX = ":{limit}:{offset}"
 
 
 @attrs.frozen(kw_only=True)
@@ -144,17 +146,24 @@ class CatalogService:
     async def list_goods(self, *, limit: int | None = None, offset: int | None = None) -> bytes:
         """The encoded page of goods, from the cache when it holds this page of the current
         generation, else from the store (one load however many callers miss at once), then
-        cached for ``ttl`` seconds. A cache outage only makes every request a load."""
+        cached for ``ttl`` seconds. A cache outage only makes every request a load. A hit is
+        one cache call: the generation and the page are read together."""
         limit, offset = rules.page_window(limit, offset)
-        generation = await self._generation()
-        if generation is None:
+        if not await self._cache_usable():
             return await self._load(limit, offset)
-        key = PAGE_KEY.format(generation=generation, limit=limit, offset=offset)
-        cached = await self._cache_get(key)
+        suffix = PAGE_SUFFIX.format(limit=limit, offset=offset)
+        try:
+            generation, cached = await self._cache.get_in_generation(
+                GENERATION_KEY, PAGE_PREFIX, suffix
+            )
+        except CacheUnavailable as exc:
+            self._cache_failed(exc)
+            return await self._load(limit, offset)
         if cached is not None:
             self.stats.hits += 1
             return cached
         self.stats.misses += 1
+        key = f"{PAGE_PREFIX}{generation}{suffix}"
         flight = self._flights.get(key)
         if flight is None:
             flight = asyncio.ensure_future(self._fill(key, limit, offset))
@@ -207,28 +216,17 @@ class CatalogService:
         await self._cache_set(key, body)
         return body
 
-    async def _generation(self) -> int | None:
-        """The current list generation, or ``None`` when the cache is unusable."""
+    async def _cache_usable(self) -> bool:
+        """Whether to read the cache now: not within ``cache_retry_after`` of a failure, and
+        no generation increment of ours still pending."""
         if time.monotonic() < self._cache_down_until:
-            return None
+            return False
         if self._invalidation_pending:
             # A change of ours could not bump the generation: its pages are stale until it is.
             await self._invalidate()
             if self._invalidation_pending:
-                return None
-        try:
-            raw = await self._cache.get(GENERATION_KEY)
-        except CacheUnavailable as exc:
-            self._cache_failed(exc)
-            return None
-        return int(raw) if raw else 0
-
-    async def _cache_get(self, key: str) -> bytes | None:
-        try:
-            return await self._cache.get(key)
-        except CacheUnavailable as exc:
-            self._cache_failed(exc)
-            return None
+                return False
+        return True
 
     async def _cache_set(self, key: str, body: bytes) -> None:
         try:

@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
+from core.errors import CacheUnavailable
 from core.ports.cache import Cache
 
 
@@ -68,6 +71,38 @@ class CacheContract:
         await cache.incr("a")
         await cache.incr("a")
         assert await cache.incr("b") == 1
+
+    async def test_get_in_generation_without_a_counter_is_generation_zero(
+        self, cache: Cache
+    ) -> None:
+        assert await cache.get_in_generation("gen", "page:", ":10") == (0, None)
+        await cache.set("page:0:10", b"zero", 60)
+        assert await cache.get_in_generation("gen", "page:", ":10") == (0, b"zero")
+
+    async def test_get_in_generation_reads_the_current_generation_only(self, cache: Cache) -> None:
+        await cache.incr("gen")
+        await cache.set("page:1:10", b"one", 60)
+        await cache.set("page:1:20", b"other window", 60)
+        assert await cache.get_in_generation("gen", "page:", ":10") == (1, b"one")
+        await cache.incr("gen")  # an invalidation: the page of generation 1 is unreachable
+        assert await cache.get_in_generation("gen", "page:", ":10") == (2, None)
+        await cache.set("page:2:10", b"two", 60)
+        assert await cache.get_in_generation("gen", "page:", ":10") == (2, b"two")
+        assert await cache.get_in_generation("gen", "page:", "") == (2, None)
+
+    async def test_get_in_generation_agrees_with_get(self, cache: Cache) -> None:
+        for _ in range(3):
+            await cache.incr("gen")
+        await cache.set("p3", b"\x00\xffbytes", 60)
+        generation, value = await cache.get_in_generation("gen", "p")
+        assert (generation, value) == (int(await cache.get("gen") or b"0"), await cache.get("p3"))
+
+    async def test_get_in_generation_of_a_non_integer_counter_is_unavailable(
+        self, cache: Cache
+    ) -> None:
+        await cache.set("gen", b"not a number", 60)
+        with pytest.raises(CacheUnavailable):
+            await cache.get_in_generation("gen", "page:")
 
     async def test_ping_answers_when_reachable(self, cache: Cache) -> None:
         await cache.ping()

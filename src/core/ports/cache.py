@@ -27,6 +27,17 @@ class Cache(Protocol):
         new value. Counters do not expire and are never evicted by size bounds."""
         ...
 
+    async def get_in_generation(
+        self, counter: str, prefix: str, suffix: str = ""
+    ) -> tuple[int, bytes | None]:
+        """Read, as one step, the counter ``counter`` (absent counts as 0) and the value stored
+        under ``prefix + str(generation) + suffix`` for the generation just read; return
+        ``(generation, value or None)``. The value returned was read under the generation
+        returned: an ``incr`` of the counter is entirely before or entirely after both reads.
+        A server-backed cache does this in one round trip. ``CacheUnavailable`` if the
+        counter holds something that is not an integer."""
+        ...
+
     async def ping(self) -> None:
         """Return if the cache is reachable, else raise ``CacheUnavailable``."""
         ...
