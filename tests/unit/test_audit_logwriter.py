@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 from adapters.memory.bus import MemoryEventBus
 from adapters.memory.logstore import MemoryLogStore
@@ -10,7 +12,7 @@ from core.audit.backoff import Backoff
 from core.audit.logwriter import LogWriter
 from core.catalog.events import GoodEvent
 from core.contracts.logstore import event
-from core.ports.bus import OutgoingMessage
+from core.ports.bus import Delivery, OutgoingMessage, Subscription
 
 TOPIC, GROUP = "goods.events", "logs"
 
@@ -129,3 +131,128 @@ async def test_redelivered_events_are_stored_once_and_poison_is_skipped() -> Non
     await asyncio.wait_for(task, 2)
     assert w.stats.rejected == 1
     assert sorted(e.event_id for e in await store.query()) == sorted(e.event_id for e in events)
+
+
+class Journal:
+    """The order of appends and acks, by event key, through wrappers of the real adapters;
+    appends wait for ``gate``."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, frozenset[str]]] = []
+        self.fetched = 0
+        self.gate = asyncio.Event()
+        self.appending = 0
+
+    def acked(self) -> set[str]:
+        return {k for kind, keys in self.entries if kind == "ack" for k in keys}
+
+
+class JournalStore:
+    def __init__(self, store: MemoryLogStore, journal: Journal) -> None:
+        self.store, self.journal = store, journal
+
+    async def append(self, events: Sequence[GoodEvent]) -> None:
+        self.journal.appending += 1
+        try:
+            await self.journal.gate.wait()
+            await self.store.append(events)
+        finally:
+            self.journal.appending -= 1
+        self.journal.entries.append(("append", frozenset(str(e.event_id) for e in events)))
+
+    async def query(self, **kw: Any) -> list[GoodEvent]:
+        return await self.store.query(**kw)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class JournalSubscription:
+    def __init__(self, inner: Subscription, journal: Journal) -> None:
+        self.inner, self.journal = inner, journal
+
+    async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:  # noqa: ASYNC109
+        got = await self.inner.fetch(max_messages, timeout)
+        self.journal.fetched += len(got)
+        return got
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        await self.inner.ack(deliveries)
+        self.journal.entries.append(("ack", frozenset(str(d.key) for d in deliveries)))
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class JournalSource:
+    def __init__(self, bus: MemoryEventBus, journal: Journal) -> None:
+        self.bus, self.journal = bus, journal
+
+    async def subscribe(self, topic: str, group: str) -> Subscription:
+        return JournalSubscription(await self.bus.subscribe(topic, group), self.journal)
+
+
+def journaled(bus: MemoryEventBus, store: MemoryLogStore, **kw: Any) -> tuple[LogWriter, Journal]:
+    journal = Journal()
+    w = LogWriter(
+        JournalSource(bus, journal),
+        JournalStore(store, journal),
+        topic=TOPIC,
+        group=GROUP,
+        backoff=Backoff(initial=0.005, maximum=0.02),
+        idle_wait=0.05,
+        **kw,
+    )
+    return w, journal
+
+
+async def test_the_next_batch_is_fetched_during_a_write_and_each_acked_only_after_its_own() -> None:
+    bus, store = MemoryEventBus(), MemoryLogStore()
+    events = [event(good_id=i, seconds=i) for i in range(15)]
+    await bus.publish(TOPIC, as_messages(events))
+    w, journal = journaled(bus, store, batch_size=5, batch_ms=10)
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop))
+    # the first write is held: the second batch is fetched meanwhile, nothing is acked
+    await eventually(lambda: journal.appending == 1 and journal.fetched == 10)
+    assert journal.acked() == set()
+    journal.gate.set()
+    await eventually(lambda: w.stats.written == 15)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    written: set[str] = set()
+    for kind, keys in journal.entries:
+        if kind == "append":
+            written |= keys
+        else:
+            assert keys <= written, "acknowledged before it was written"
+    assert journal.acked() == {str(e.event_id) for e in events}
+    assert [kind for kind, _ in journal.entries].count("append") == 3
+
+
+async def test_a_stop_during_a_write_finishes_the_batches_in_hand_and_loses_none() -> None:
+    bus, store = MemoryEventBus(), MemoryLogStore()
+    events = [event(good_id=i, seconds=i) for i in range(10)]
+    await bus.publish(TOPIC, as_messages(events))
+    w, journal = journaled(bus, store, batch_size=5, batch_ms=10)
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop))
+    await eventually(lambda: journal.appending == 1 and journal.fetched == 10)
+    stop.set()
+    journal.gate.set()
+    await asyncio.wait_for(task, 2)
+    written: set[str] = set()
+    for kind, keys in journal.entries:
+        if kind == "append":
+            written |= keys
+        else:
+            assert keys <= written, "acknowledged before it was written"
+    assert {str(e.event_id) for e in events[:5]} <= journal.acked()
+    # whatever was not acknowledged comes back to the group: none is lost
+    again = await bus.subscribe(TOPIC, GROUP)
+    redelivered = {str(d.key) for d in await again.fetch(100, 0.05)}
+    assert redelivered.isdisjoint(journal.acked())
+    assert redelivered | journal.acked() == {str(e.event_id) for e in events}

@@ -100,35 +100,67 @@ class LogWriter:
                 if stop.is_set():
                     return False
 
+    async def write_and_ack(
+        self, subscription: Subscription, batch: list[Delivery], stop: asyncio.Event
+    ) -> bool:
+        """Store ``batch`` (retrying while the store is down), then acknowledge it. False if
+        ``stop`` was set before the store succeeded: the batch is left unacknowledged."""
+        if not await self.store(self.decode(batch), stop):
+            return False
+        await subscription.ack(batch)
+        self.stats.written += len(batch)
+        self.stats.batches += 1
+        self._backoff.reset()
+        return True
+
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, write and ack until ``stop`` is set; the batch in hand is finished first
-        (or, if the store is still down, left unacknowledged for redelivery)."""
+        (or, if the store is still down, left unacknowledged for redelivery).
+
+        Two batches overlap: while one is written and acknowledged, the next is fetched (not
+        written: at most one write at a time, in fetch order). A batch is acknowledged only
+        after its own write; the fetched one is never acknowledged before it was written."""
         subscription: Subscription | None = None
+        in_hand: asyncio.Future[bool] | None = None
         try:
             while not stop.is_set():
                 try:
                     if subscription is None:
                         subscription = await self._source.subscribe(self._topic, self._group)
                     batch = await self.collect(subscription)
-                    if not batch:
-                        continue
-                    if not await self.store(self.decode(batch), stop):
-                        break
-                    await subscription.ack(batch)
-                    self.stats.written += len(batch)
-                    self.stats.batches += 1
-                    self._backoff.reset()
+                    if in_hand is not None:
+                        previous, in_hand = in_hand, None
+                        if not await previous:
+                            break
+                    if batch:
+                        in_hand = asyncio.ensure_future(
+                            self.write_and_ack(subscription, batch, stop)
+                        )
                 except BrokerUnavailable as exc:
                     self.stats.broker_failures += 1
                     delay = self._backoff.next()
                     log.warning("log writer: broker failed (%s); retry in %.2fs", exc, delay)
+                    if in_hand is not None:
+                        await _settle(in_hand)
+                        in_hand = None
                     if subscription is not None:
                         await _close_quietly(subscription)
                         subscription = None
                     await wait_or_stop(stop, delay)
         finally:
+            if in_hand is not None:
+                await _settle(in_hand)
             if subscription is not None:
                 await _close_quietly(subscription)
+
+
+async def _settle(in_hand: asyncio.Future[bool]) -> None:
+    """Let the batch in hand finish its write and ack; an ack the broker refuses leaves it
+    unacknowledged (redelivered, and the store drops the copy)."""
+    try:
+        await in_hand
+    except BrokerUnavailable as exc:
+        log.warning("log writer: ack of the batch in hand failed (%s); it will be redelivered", exc)
 
 
 async def _close_quietly(subscription: Subscription) -> None:
