@@ -14,7 +14,7 @@ from core.errors import CacheUnavailable
 
 class LruCache:
     """Implements ``core.ports.cache.Cache`` in process memory. Raises ``CacheUnavailable``
-    only for a counter read that is not an integer (there is no server to be down).
+    only for a counter that is not an integer (there is no server to be down).
     ``timer`` (monotonic seconds) is injectable for tests."""
 
     def __init__(self, *, maxsize: int = 10_000, timer: Callable[[], float] = time.monotonic):
@@ -41,8 +41,13 @@ class LruCache:
 
     async def incr(self, key: str) -> int:
         if key not in self._counters:
-            entry = self._entries.pop(key, None)
-            self._counters[key] = int(entry[0]) if entry is not None else 0
+            entry = self._entries.get(key)
+            try:
+                start = int(entry[0]) if entry is not None else 0
+            except ValueError as exc:  # as Redis refuses it: the value is left as it was
+                raise CacheUnavailable(f"incr of {key!r}: not an integer") from exc
+            self._entries.pop(key, None)
+            self._counters[key] = start
         self._counters[key] += 1
         return self._counters[key]
 
