@@ -272,3 +272,21 @@ def test_port_in_use_is_one_line(command: str) -> None:
         f"error: cannot listen on 127.0.0.1:{port} "
         "(HEXMARKET_HTTP_HOST/HEXMARKET_HTTP_PORT): address already in use"
     )
+
+
+def test_serve_runs_on_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvloop
+
+    from entrypoints import cli
+
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def fake_serve(settings: Settings) -> int:
+        loops.append(asyncio.get_running_loop())
+        return 0
+
+    monkeypatch.setattr(cli, "_serve", fake_serve)
+    code, output = _run("serve")
+    assert code == 0, output
+    assert len(loops) == 1
+    assert isinstance(loops[0], uvloop.Loop)
