@@ -10,9 +10,11 @@
 - Publishing pipelines the batch (``publish_async``: messages leave in order on the one
   connection) and waits for every ``PubAck``. ``key`` travels as ``Nats-Msg-Id``: the stream
   drops a key it has stored within the duplicate window.
-- Acks are double acks (``ack_sync``): when ``ack`` returns, the server has recorded them.
-  Closing a subscription naks what it fetched but did not ack, so the next consumer gets those
-  at once; after a crash they come back when ``ack_wait`` expires.
+- Consuming is a pull from the durable through one inbox subscription (``NatsSubscription``).
+  When ``ack`` returns, the server has recorded the acks: plain acks, then a double ack of the
+  batch's last message, whose reply follows the others. Closing a subscription naks what it
+  fetched (or buffered) but did not ack, so the next consumer gets those at once; after a crash
+  they come back when ``ack_wait`` expires.
 - The connection opens lazily on first use and reconnects by itself; every nats-py error
   surfaces as ``BrokerUnavailable``.
 """
@@ -20,8 +22,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -176,6 +180,7 @@ class NatsEventBus:
     async def subscribe(self, topic: str, group: str) -> NatsSubscription:
         js, stream = await self._ensure_stream(topic)
         config = ConsumerConfig(
+            name=group,
             durable_name=group,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
@@ -185,16 +190,19 @@ class NatsEventBus:
             filter_subject=topic,
         )
         try:
-            psub = await js.pull_subscribe(topic, durable=group, stream=stream, config=config)
-        except nats.js.errors.BadRequestError:
-            # two subscribers racing to create the durable: the loser binds to it
             try:
-                psub = await js.pull_subscribe_bind(durable=group, stream=stream)
-            except (nats.errors.Error, TimeoutError) as exc:
-                raise BrokerUnavailable(f"cannot bind consumer {group}: {exc!r}") from exc
+                await js.consumer_info(stream, group)
+            except nats.js.errors.NotFoundError:
+                try:
+                    await js.add_consumer(stream, config=config)
+                except nats.js.errors.BadRequestError:
+                    # two subscribers racing to create the durable: the loser binds to it
+                    await js.consumer_info(stream, group)
+            assert self._nc is not None
+            subscription = NatsSubscription(self._nc, stream, group, self._publish_timeout)
+            await subscription.start()
         except (nats.errors.Error, TimeoutError) as exc:
             raise BrokerUnavailable(f"cannot create consumer {group}: {exc!r}") from exc
-        subscription = NatsSubscription(psub, stream, self._publish_timeout)
         self._subscriptions.append(subscription)
         return subscription
 
@@ -222,33 +230,105 @@ async def _log_error(exc: Exception) -> None:
 
 
 class NatsSubscription:
-    def __init__(self, psub: JetStreamContext.PullSubscription, stream: str, timeout: float):
-        self._psub = psub
+    """A durable pull consumer read through one inbox subscription of its own.
+
+    ``fetch`` sends pull requests to the consumer's ``CONSUMER.MSG.NEXT`` subject with the
+    inbox as reply subject: first ``no_wait`` (the server answers at once with what the stream
+    holds, then a ``404``), and only if that brought nothing, one that lingers until the first
+    message or ``timeout`` (``expires``). nats-py's reader hands every arriving message to
+    ``_on_message``, which only appends it to a buffer: no task, timer or future per message,
+    as nats-py's own ``fetch`` has. Messages arriving after a ``fetch`` returned stay buffered
+    for the next one (and are nak-ed on close). Status messages ``404``/``408``/``409`` end a
+    request, ``100`` is a heartbeat; any other status fails the next ``fetch``.
+
+    ``ack`` sends a plain ack for every message but the last, and a double ack (``ack_sync``)
+    for the last: the server processes one connection's acks of one consumer in order, so its
+    reply to the last one confirms them all, in one round trip per batch.
+    """
+
+    def __init__(self, nc: NatsClient, stream: str, durable: str, timeout: float) -> None:
+        self._nc = nc
         self._stream = stream
         self._timeout = timeout
-        self._unacked: dict[int, Msg] = {}
+        self._next = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = nc.new_inbox()
+        self._sub: Any = None
+        self._buffer: deque[Msg] = deque()
+        self._wake = asyncio.Event()
+        self._ended = 0  # pull requests the server reported finished (404/408/409)
+        self._failure: str | None = None
+        self._unacked: dict[str, Msg] = {}  # by reply subject: unique per delivery
         self._closed = False
+
+    async def start(self) -> None:
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_message)
+
+    async def _on_message(self, msg: Msg) -> None:
+        headers = msg.headers
+        if headers is not None and _STATUS in headers:
+            status = headers[_STATUS]
+            if status in _REQUEST_ENDED:
+                self._ended += 1
+            elif status != _HEARTBEAT:
+                self._failure = f"{status} {headers.get(_DESCRIPTION, '')}".strip()
+            self._wake.set()
+            return
+        self._buffer.append(msg)
+        self._wake.set()
+
+    async def _pull(self, request: dict[str, Any], until: int, timeout: float) -> None:  # noqa: ASYNC109
+        """Send a pull request; wait until ``until`` messages are buffered, the server ends a
+        request, or ``timeout`` passes."""
+        ended = self._ended
+        try:
+            await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise BrokerUnavailable(f"JetStream pull request failed: {exc!r}") from exc
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self._buffer) < until and self._ended == ended and self._failure is None:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
 
     async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:  # noqa: ASYNC109
         if self._closed:
             raise BrokerUnavailable("subscription is closed")
-        try:
-            msgs = await self._psub.fetch(max(1, max_messages), timeout=max(timeout, 0.01))
-        except TimeoutError:  # nats.errors.TimeoutError too: nothing arrived in time
-            return []
-        except nats.errors.Error as exc:
-            raise BrokerUnavailable(f"JetStream fetch failed: {exc!r}") from exc
+        wanted = max(1, max_messages)
+        buffer = self._buffer
+        if len(buffer) < wanted:
+            # what the stream holds now: the server answers at once (messages, then 404)
+            need = wanted - len(buffer)
+            await self._pull({"batch": need, "no_wait": True}, wanted, max(timeout, 1.0))
+            if not buffer and timeout > 0:  # nothing yet: wait for the first to arrive
+                expires = int(max(timeout, 0.01) * 1e9)
+                await self._pull({"batch": wanted, "expires": expires}, 1, timeout)
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise BrokerUnavailable(f"JetStream fetch failed: {failure}")
         deliveries = []
-        for m in msgs:
-            headers = dict(m.headers or {})
-            seq = m.metadata.sequence.stream
-            self._unacked[seq] = m
+        for _ in range(min(wanted, len(buffer))):
+            m = buffer.popleft()
+            self._unacked[m.reply] = m
+            key = None
+            headers: dict[str, str] = {}
+            if m.headers:
+                for k, v in m.headers.items():
+                    if k == _MSG_ID:
+                        key = v
+                    elif not k.startswith("Nats-"):
+                        headers[k] = v
             deliveries.append(
                 Delivery(
                     data=m.data,
-                    key=headers.pop(_MSG_ID, None),
-                    headers={k: v for k, v in headers.items() if not k.startswith("Nats-")},
-                    source={"stream": self._stream, "seq": seq},
+                    key=key,
+                    headers=headers,
+                    source={"stream": self._stream, "seq": _stream_seq(m)},
                     token=m,
                 )
             )
@@ -260,30 +340,43 @@ class NatsSubscription:
             raise ValueError("deliveries from another bus")
         if not msgs:
             return
-        results = await asyncio.gather(
-            *(m.ack_sync(timeout=self._timeout) for m in msgs), return_exceptions=True
-        )
-        failures = [r for r in results if isinstance(r, BaseException) and not _already_acked(r)]
-        for m, r in zip(msgs, results, strict=True):
-            if not isinstance(r, BaseException) or _already_acked(r):
-                self._unacked.pop(m.metadata.sequence.stream, None)
-        if failures:
-            raise BrokerUnavailable(f"JetStream did not confirm {len(failures)} ack(s)") from (
-                failures[0] if isinstance(failures[0], Exception) else None
-            )
+        *first, last = msgs
+        nc = self._nc
+        try:  # a repeated ack (a retried batch) is harmless: the server ignores it
+            for m in first:
+                await nc.publish(m.reply)
+            await nc.request(last.reply, b"", timeout=self._timeout)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise BrokerUnavailable(f"JetStream did not confirm the acks: {exc!r}") from exc
+        for m in msgs:
+            self._unacked.pop(m.reply, None)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        pending, self._unacked = list(self._unacked.values()), {}
+        pending = [*self._unacked.values(), *self._buffer]
+        self._unacked, self._buffer = {}, deque()
         try:
             for m in pending:
-                await m.nak()
-            await self._psub.unsubscribe()
+                await self._nc.publish(m.reply, _NAK)
+            if self._sub is not None:
+                await self._sub.unsubscribe()
         except (nats.errors.Error, TimeoutError) as exc:
             log.info("closing a JetStream subscription: %r (unacked ones return on ack_wait)", exc)
 
 
-def _already_acked(exc: BaseException) -> bool:
-    return isinstance(exc, nats.errors.MsgAlreadyAckdError)
+_NAK = b"-NAK"
+_STATUS = "Status"
+_DESCRIPTION = "Description"
+_HEARTBEAT = "100"
+_REQUEST_ENDED = frozenset({"404", "408", "409"})
+
+
+def _stream_seq(msg: Msg) -> int:
+    """The stream sequence from the ack subject (``$JS.ACK.<stream>.<consumer>.<delivered>.
+    <stream seq>...``, or with domain and account hash after ``ACK``)."""
+    tokens = msg.reply.split(".")
+    if len(tokens) == 9:
+        return int(tokens[5])
+    return int(msg.metadata.sequence.stream)
