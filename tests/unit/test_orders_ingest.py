@@ -278,3 +278,74 @@ async def test_a_stop_during_a_batch_write_finishes_and_acks_that_batch(
     assert await harness.repo.count() == 5
     assert harness.consumer.stats.batches == 1
     assert await harness.unacked() == 0
+
+
+class _Recorder:
+    """An event source whose subscriptions log fetches and acks, and a repository that logs
+    stores and holds each one until the consumer has asked for the next batch."""
+
+    def __init__(self, bus: MemoryEventBus, repo: MemoryOrderRepository) -> None:
+        self.bus, self.repo = bus, repo
+        self.log: list[tuple[str, tuple[str, ...]]] = []
+        self.fetched = asyncio.Event()
+
+    async def subscribe(self, topic: str, group: str) -> Any:
+        inner = await self.bus.subscribe(topic, group)
+        recorder = self
+
+        class Sub:
+            async def fetch(self, max_messages: int, timeout: float) -> Any:  # noqa: ASYNC109
+                got = await inner.fetch(max_messages, timeout)
+                recorder.fetched.set()
+                return got
+
+            async def ack(self, deliveries: Any) -> None:
+                recorder.log.append(
+                    ("ack", tuple(json.loads(d.data)["order_uid"] for d in deliveries))
+                )
+                await inner.ack(deliveries)
+
+            async def close(self) -> None:
+                await inner.close()
+
+        return Sub()
+
+    async def add_many(self, orders: Any) -> Any:
+        self.fetched.clear()
+        # the next batch is asked for while this one is being written (pipelining)
+        await asyncio.wait_for(self.fetched.wait(), 5)
+        self.log.append(("store", tuple(o.order_uid for o in orders)))
+        return await self.repo.add_many(orders)
+
+    async def get(self, order_uid: str) -> bytes | None:
+        return await self.repo.get(order_uid)
+
+    async def newest(self, limit: int) -> Any:
+        return await self.repo.newest(limit)
+
+    async def count(self) -> int:
+        return await self.repo.count()
+
+
+async def test_the_next_batch_is_fetched_while_one_is_stored_and_acks_follow_each_commit() -> None:
+    bus, repo = MemoryEventBus(dedupe_by_key=False), MemoryOrderRepository()
+    recorder = _Recorder(bus, repo)
+    ingest = IngestOrders(repository=recorder, publisher=bus, dlq_topic=DLQ, clock=FixedClock())
+    consumer = OrderConsumer(
+        source=recorder, topic=TOPIC, group=GROUP, ingest=ingest, batch_size=5, batch_timeout=0.01
+    )
+    await bus.publish(TOPIC, [OutgoingMessage(data=order(f"o{i:02d}", i)) for i in range(23)])
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await eventually(lambda: _count(repo, 23))
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    stores = [uids for kind, uids in recorder.log if kind == "store"]
+    acks = [uids for kind, uids in recorder.log if kind == "ack"]
+    assert [uid for batch in stores for uid in batch] == [f"o{i:02d}" for i in range(23)]
+    assert acks == stores  # every batch acknowledged, in order
+    for n, kinds in enumerate(zip(recorder.log[::2], recorder.log[1::2], strict=False)):
+        assert [k for k, _ in kinds] == ["store", "ack"], n  # each ack right after its store
+    probe = await bus.subscribe(TOPIC, GROUP)
+    assert await probe.fetch(100, 0) == []
+    await probe.close()

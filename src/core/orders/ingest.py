@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import json
 import logging
@@ -163,8 +164,10 @@ async def _ack(subscription: Subscription, deliveries: Sequence[Delivery]) -> bo
 class OrderConsumer:
     """The consume loop: collect a batch (up to ``batch_size`` messages, or what arrived within
     ``batch_timeout`` seconds of its first one), ``IngestOrders.handle`` it, acknowledge, repeat
-    until ``stop`` is set. A batch in hand when ``stop`` is set is finished and acknowledged if
-    it can be; if its transient failure persists it is left unacknowledged for redelivery."""
+    until ``stop`` is set. The next batch is collected while the current one is handled; a
+    collected batch that was never handled (at stop) is left unacknowledged. A batch in hand
+    when ``stop`` is set is finished and acknowledged if it can be; if its transient failure
+    persists it is left unacknowledged for redelivery."""
 
     def __init__(
         self,
@@ -240,37 +243,66 @@ class OrderConsumer:
             batch.extend(more)
         return batch
 
+    async def _collect(self, subscription: Subscription, stop: asyncio.Event) -> list[Delivery]:
+        """The next batch (empty if nothing arrived within ``batch_timeout``, or on stop)."""
+        batch = await self._retry(
+            "fetch",
+            lambda: subscription.fetch(self._batch_size, self._batch_timeout),
+            stop,
+        )
+        if not batch:
+            return []
+        return await self._fill(subscription, batch)
+
     async def _loop(self, subscription: Subscription, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            batch = await self._retry(
-                "fetch",
-                lambda: subscription.fetch(self._batch_size, self._batch_timeout),
-                stop,
-            )
-            if not batch:
-                continue
-            batch = await self._fill(subscription, batch)
-            report = await self._retry(
-                "store batch", functools.partial(self._ingest.handle, batch), stop
-            )
-            if report is None:
-                log.info("stopping with %d unacknowledged messages (redelivered later)", len(batch))
-                return
-            acked = await self._retry("ack", functools.partial(_ack, subscription, batch), stop)
-            if acked is None:
-                # The orders are stored; redelivery will count them as duplicates.
-                log.info("stopping before the ack of a stored batch (duplicates on restart)")
-            self.stats.batches += 1
-            self.stats.received += report.received
-            self.stats.inserted += report.inserted
-            self.stats.duplicates += report.duplicates
-            self.stats.dead_lettered += report.dead_lettered
-            if self._on_batch is not None:
-                self._on_batch(report)
-            log.info(
-                "batch: %d received, %d inserted, %d duplicates, %d dead-lettered",
-                report.received,
-                report.inserted,
-                report.duplicates,
-                report.dead_lettered,
-            )
+        # The next batch is fetched while the current one is stored and acknowledged: broker
+        # and database work overlap. Batches are still handled and acknowledged one at a time,
+        # in order, each only after its own commit.
+        ahead: asyncio.Task[list[Delivery]] | None = None
+        try:
+            while not stop.is_set():
+                if ahead is None:
+                    batch = await self._collect(subscription, stop)
+                else:
+                    batch, ahead = await ahead, None
+                if not batch:
+                    continue
+                if not stop.is_set():
+                    ahead = asyncio.create_task(self._collect(subscription, stop))
+                if not await self._handle(subscription, batch, stop):
+                    return
+        finally:
+            if ahead is not None:  # fetched, never handled: the subscription's close naks it
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, InfrastructureError):
+                    await ahead
+
+    async def _handle(
+        self, subscription: Subscription, batch: list[Delivery], stop: asyncio.Event
+    ) -> bool:
+        """Store, then acknowledge ``batch``; False if stopped before it was stored."""
+        report = await self._retry(
+            "store batch", functools.partial(self._ingest.handle, batch), stop
+        )
+        if report is None:
+            log.info("stopping with %d unacknowledged messages (redelivered later)", len(batch))
+            return False
+        acked = await self._retry("ack", functools.partial(_ack, subscription, batch), stop)
+        if acked is None:
+            # The orders are stored; redelivery will count them as duplicates.
+            log.info("stopping before the ack of a stored batch (duplicates on restart)")
+        self.stats.batches += 1
+        self.stats.received += report.received
+        self.stats.inserted += report.inserted
+        self.stats.duplicates += report.duplicates
+        self.stats.dead_lettered += report.dead_lettered
+        if self._on_batch is not None:
+            self._on_batch(report)
+        log.info(
+            "batch: %d received, %d inserted, %d duplicates, %d dead-lettered",
+            report.received,
+            report.inserted,
+            report.duplicates,
+            report.dead_lettered,
+        )
+        return True
