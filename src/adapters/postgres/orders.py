@@ -1,19 +1,20 @@
 """The order repository on PostgreSQL (psycopg 3, async pool).
 
-A batch is one transaction whatever its size. The orders are ``COPY``-ed into
-four session-local staging tables (``TEMP ... ON COMMIT DELETE ROWS``: no WAL, emptied by the
-commit), then one statement moves them into the real tables: ``orders`` first with
-``ON CONFLICT (order_uid) DO NOTHING``, and the child rows only of the orders that statement
-inserted (data-modifying CTEs), so a duplicate is a counted no-op and the first write wins, even
-against a concurrent consumer. ``COPY`` rows are formatted by psycopg's C code; the arrays of an
-``INSERT ... unnest(...)`` are built in Python, which cost more than the database work.
+A batch is one transaction whatever its size, written with ``COPY`` (rows formatted by
+psycopg's C code; an ``INSERT ... unnest(arrays)`` builds its arrays in Python, which cost more
+than the database's work). The batch is first ``COPY``-ed straight into the four tables inside
+a savepoint. If one of its orders is stored already (a redelivery, or a concurrent consumer),
+the primary key refuses it: the savepoint is rolled back and the batch goes the careful way,
+``COPY`` into session-local staging tables (``TEMP ... ON COMMIT DELETE ROWS``), then one
+statement moves it: ``orders`` with ``ON CONFLICT (order_uid) DO NOTHING``, and the child rows
+only of the orders that statement inserted (data-modifying CTEs). So a duplicate is a counted
+no-op and the first write wins, and a batch without duplicates costs what a bare ``COPY`` does.
 Documents are built by Postgres (the ``order_documents`` view: ``json_build_object``/
 ``json_agg``) and returned as the bytes the server sent.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,8 +39,8 @@ _ITEM_COLS = (
     "nm_id, brand, status"
 )
 
-# Created once per connection, in its own committed transaction (a rollback of the first batch
-# must not take the tables with it). LIKE copies the columns, types, collations and NOT NULLs.
+# In the transaction that needs them; a rollback drops them, the next fallback re-creates them.
+# LIKE copies the columns, types, collations and NOT NULLs.
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_orders (LIKE orders INCLUDING DEFAULTS)
     ON COMMIT DELETE ROWS;
@@ -48,10 +49,18 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_payments (LIKE payments) ON COMMIT DELETE
 CREATE TEMP TABLE IF NOT EXISTS ingest_items (LIKE items) ON COMMIT DELETE ROWS;
 """
 
-_COPY_ORDERS = f"COPY ingest_orders ({_ORDER_COLS}) FROM STDIN"
-_COPY_DELIVERIES = f"COPY ingest_deliveries ({_DELIVERY_COLS}) FROM STDIN"
-_COPY_PAYMENTS = f"COPY ingest_payments ({_PAYMENT_COLS}) FROM STDIN"
-_COPY_ITEMS = f"COPY ingest_items ({_ITEM_COLS}) FROM STDIN"
+
+def _copies(prefix: str) -> tuple[str, str, str, str]:
+    return (
+        f"COPY {prefix}orders ({_ORDER_COLS}) FROM STDIN",
+        f"COPY {prefix}deliveries ({_DELIVERY_COLS}) FROM STDIN",
+        f"COPY {prefix}payments ({_PAYMENT_COLS}) FROM STDIN",
+        f"COPY {prefix}items ({_ITEM_COLS}) FROM STDIN",
+    )
+
+
+_DIRECT = _copies("")
+_STAGED = _copies("ingest_")
 
 _MOVE = f"""
 WITH new AS (
@@ -84,8 +93,6 @@ LIMIT %s
 class PgOrderRepository:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
-        # connections known to hold the staging tables (a reconnect is a new object)
-        self._staged: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
 
     async def add_many(self, orders: Sequence[Order]) -> AddResult:
         unique: dict[str, Order] = {}
@@ -95,22 +102,19 @@ class PgOrderRepository:
             return AddResult(inserted=0, duplicates=len(orders))
         batch = list(unique.values())
         try:
-            async with self._pool.connection() as conn:
-                if conn not in self._staged:
-                    async with conn.transaction():
-                        await conn.execute(_STAGING)
-                    self._staged.add(conn)
+            async with self._pool.connection() as conn, conn.transaction():
                 try:
-                    async with conn.transaction():
-                        await _stage(conn, batch)
-                        cur = await conn.execute(_MOVE)
-                        row = await cur.fetchone()
-                except psycopg.errors.UndefinedTable:
-                    self._staged.discard(conn)  # the session was reset: create them again
-                    raise
+                    async with conn.transaction():  # a savepoint
+                        await _copy(conn, batch, _DIRECT)
+                    inserted = len(batch)
+                except psycopg.errors.UniqueViolation:
+                    await conn.execute(_STAGING)
+                    await _copy(conn, batch, _STAGED)
+                    cur = await conn.execute(_MOVE)
+                    row = await cur.fetchone()
+                    inserted = int(row[0]) if row else 0
         except psycopg.Error as exc:
             raise StorageError(f"storing {len(batch)} orders failed: {exc}") from exc
-        inserted = int(row[0]) if row else 0
         return AddResult(inserted=inserted, duplicates=len(orders) - inserted)
 
     async def _read(self, query: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
@@ -143,10 +147,13 @@ class PgOrderRepository:
         return int(rows[0][0])
 
 
-async def _stage(conn: psycopg.AsyncConnection[Any], batch: Sequence[Order]) -> None:
-    """COPY the batch into the staging tables, one COPY per table."""
+async def _copy(
+    conn: psycopg.AsyncConnection[Any], batch: Sequence[Order], copies: tuple[str, str, str, str]
+) -> None:
+    """COPY the batch into the four tables named by ``copies``, one COPY per table."""
+    copy_orders, copy_deliveries, copy_payments, copy_items = copies
     cur = conn.cursor()
-    async with cur.copy(_COPY_ORDERS) as copy:
+    async with cur.copy(copy_orders) as copy:
         for o in batch:
             await copy.write_row(
                 (
@@ -164,13 +171,13 @@ async def _stage(conn: psycopg.AsyncConnection[Any], batch: Sequence[Order]) -> 
                     o.oof_shard,
                 )
             )
-    async with cur.copy(_COPY_DELIVERIES) as copy:
+    async with cur.copy(copy_deliveries) as copy:
         for o in batch:
             d = o.delivery
             await copy.write_row(
                 (o.order_uid, d.name, d.phone, d.zip, d.city, d.address, d.region, d.email)
             )
-    async with cur.copy(_COPY_PAYMENTS) as copy:
+    async with cur.copy(copy_payments) as copy:
         for o in batch:
             p = o.payment
             await copy.write_row(
@@ -188,7 +195,7 @@ async def _stage(conn: psycopg.AsyncConnection[Any], batch: Sequence[Order]) -> 
                     p.custom_fee,
                 )
             )
-    async with cur.copy(_COPY_ITEMS) as copy:
+    async with cur.copy(copy_items) as copy:
         for o in batch:
             for position, i in enumerate(o.items):
                 await copy.write_row(
