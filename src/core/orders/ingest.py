@@ -63,6 +63,15 @@ def dead_letter_envelope(
     }
 
 
+@attrs.frozen(kw_only=True)
+class PreparedBatch:
+    """A batch after parsing: the messages as delivered, the valid orders, the dead letters."""
+
+    deliveries: Sequence[Delivery]
+    orders: Sequence[Order]
+    dead: Sequence[OutgoingMessage]
+
+
 def _source_id(delivery: Delivery) -> str:
     return "/".join(str(delivery.source[k]) for k in sorted(delivery.source))
 
@@ -93,6 +102,12 @@ class IngestOrders:
         self._parse = parse
 
     async def handle(self, deliveries: Sequence[Delivery]) -> BatchReport:
+        """``store(prepare(deliveries))``."""
+        return await self.store(self.prepare(deliveries))
+
+    def prepare(self, deliveries: Sequence[Delivery]) -> PreparedBatch:
+        """Parse and validate the batch, and build the dead letters of the invalid messages.
+        Pure computation: no I/O, never raises for any message content."""
         orders: list[Order] = []
         dead: list[OutgoingMessage] = []
         received_at = self._clock.now().isoformat()
@@ -110,17 +125,21 @@ class IngestOrders:
                     headers={"reason": parsed.reason},
                 )
             )
+        return PreparedBatch(deliveries=tuple(deliveries), orders=orders, dead=dead)
+
+    async def store(self, batch: PreparedBatch) -> BatchReport:
+        """Commit the valid orders, then publish the dead letters. Safe to repeat."""
         inserted = duplicates = 0
-        if orders:
-            result = await self._repository.add_many(orders)
+        if batch.orders:
+            result = await self._repository.add_many(batch.orders)
             inserted, duplicates = result.inserted, result.duplicates
-        if dead:
-            await self._publisher.publish(self._dlq_topic, dead)
+        if batch.dead:
+            await self._publisher.publish(self._dlq_topic, batch.dead)
         return BatchReport(
-            received=len(deliveries),
+            received=len(batch.deliveries),
             inserted=inserted,
             duplicates=duplicates,
-            dead_lettered=len(dead),
+            dead_lettered=len(batch.dead),
         )
 
 
@@ -164,10 +183,10 @@ async def _ack(subscription: Subscription, deliveries: Sequence[Delivery]) -> bo
 class OrderConsumer:
     """The consume loop: collect a batch (up to ``batch_size`` messages, or what arrived within
     ``batch_timeout`` seconds of its first one), ``IngestOrders.handle`` it, acknowledge, repeat
-    until ``stop`` is set. The next batch is collected while the current one is handled; a
-    collected batch that was never handled (at stop) is left unacknowledged. A batch in hand
-    when ``stop`` is set is finished and acknowledged if it can be; if its transient failure
-    persists it is left unacknowledged for redelivery."""
+    until ``stop`` is set. The next batch is collected and parsed (``IngestOrders.prepare``)
+    while the current one is stored; a collected batch that was never stored (at stop) is left
+    unacknowledged. A batch in hand when ``stop`` is set is finished and acknowledged if it can
+    be; if its transient failure persists it is left unacknowledged for redelivery."""
 
     def __init__(
         self,
@@ -243,29 +262,30 @@ class OrderConsumer:
             batch.extend(more)
         return batch
 
-    async def _collect(self, subscription: Subscription, stop: asyncio.Event) -> list[Delivery]:
-        """The next batch (empty if nothing arrived within ``batch_timeout``, or on stop)."""
+    async def _collect(self, subscription: Subscription, stop: asyncio.Event) -> PreparedBatch:
+        """The next batch, parsed (empty if nothing arrived within ``batch_timeout``, or on
+        stop)."""
         batch = await self._retry(
             "fetch",
             lambda: subscription.fetch(self._batch_size, self._batch_timeout),
             stop,
         )
-        if not batch:
-            return []
-        return await self._fill(subscription, batch)
+        if batch:
+            batch = await self._fill(subscription, batch)
+        return self._ingest.prepare(batch or [])
 
     async def _loop(self, subscription: Subscription, stop: asyncio.Event) -> None:
-        # The next batch is fetched while the current one is stored and acknowledged: broker
-        # and database work overlap. Batches are still handled and acknowledged one at a time,
-        # in order, each only after its own commit.
-        ahead: asyncio.Task[list[Delivery]] | None = None
+        # The next batch is fetched and parsed while the current one is stored and
+        # acknowledged: broker, parsing and database work overlap. Batches are still stored
+        # and acknowledged one at a time, in order, each only after its own commit.
+        ahead: asyncio.Task[PreparedBatch] | None = None
         try:
             while not stop.is_set():
                 if ahead is None:
                     batch = await self._collect(subscription, stop)
                 else:
                     batch, ahead = await ahead, None
-                if not batch:
+                if not batch.deliveries:
                     continue
                 if not stop.is_set():
                     ahead = asyncio.create_task(self._collect(subscription, stop))
@@ -278,16 +298,21 @@ class OrderConsumer:
                     await ahead
 
     async def _handle(
-        self, subscription: Subscription, batch: list[Delivery], stop: asyncio.Event
+        self, subscription: Subscription, batch: PreparedBatch, stop: asyncio.Event
     ) -> bool:
         """Store, then acknowledge ``batch``; False if stopped before it was stored."""
         report = await self._retry(
-            "store batch", functools.partial(self._ingest.handle, batch), stop
+            "store batch", functools.partial(self._ingest.store, batch), stop
         )
         if report is None:
-            log.info("stopping with %d unacknowledged messages (redelivered later)", len(batch))
+            log.info(
+                "stopping with %d unacknowledged messages (redelivered later)",
+                len(batch.deliveries),
+            )
             return False
-        acked = await self._retry("ack", functools.partial(_ack, subscription, batch), stop)
+        acked = await self._retry(
+            "ack", functools.partial(_ack, subscription, batch.deliveries), stop
+        )
         if acked is None:
             # The orders are stored; redelivery will count them as duplicates.
             log.info("stopping before the ack of a stored batch (duplicates on restart)")
