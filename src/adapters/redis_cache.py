@@ -10,65 +10,135 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from core.errors import CacheUnavailable
 
-# KEYS[1]: the counter; ARGV: the key's prefix and suffix around the generation. The value's
-# key is built on the server, so it is not declared in KEYS: fine on one Redis server; on a
-# Redis Cluster the counter and the values would need one hash slot (a ``{hash tag}``).
+# KEYS[1]: the counter; ARGV: pairs of prefix and suffix around the generation, one pair per
+# value wanted. Returns the generation, then the value of each pair under that generation.
+# The values' keys are built on the server, so they are not declared in KEYS: fine on one Redis
+# server; on a Redis Cluster the counter and the values would need one hash slot (a hash tag).
 _GET_IN_GENERATION = """
 local generation = redis.call('GET', KEYS[1])
 if not generation then generation = '0' end
-return {generation, redis.call('GET', ARGV[1] .. generation .. ARGV[2])}
+local reply = {generation}
+for i = 1, #ARGV, 2 do
+  reply[#reply + 1] = redis.call('GET', ARGV[i] .. generation .. ARGV[i + 1])
+end
+return reply
 """
 
+_Waiters = dict[Any, list["asyncio.Future[Any]"]]
 
-class _AutoPipeline:
-    """Commands issued in the same turn of the event loop leave together, as one pipeline
-    (one write, one read of all the replies) instead of one round trip each: under load the
-    per-command cost of the client (connection checkout, send, timeout, read) is paid once
-    per batch. Each command is still sent after its caller issued it, so it sees everything
-    that was done before the caller asked. A failure of the pipeline fails every command of
-    the batch; a command's own error reply fails only that command."""
 
-    def __init__(self, client: Redis) -> None:
+class _ReadBatch:
+    """Reads issued in the same turn of the event loop leave together: every ``GET`` as one
+    ``MGET`` of the distinct keys, every generation read of one counter as one ``EVALSHA``
+    of the distinct pages (one pipeline if there are several such commands). Under load the
+    per-command cost of the client (connection checkout, packing, send, timeout, parsing) and
+    of the server is paid once per batch instead of once per request.
+
+    Each read is still sent after its caller issued it, so it sees everything done before the
+    caller asked (an ``incr`` that returned before the call is never missed). A failed command
+    fails the reads it carried and no others."""
+
+    def __init__(self, client: Redis, script: str) -> None:
         self._client = client
-        self._queued: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._script = script
+        self._sha = client.register_script(script).sha
+        self._gets: _Waiters = {}
+        self._generations: dict[str, _Waiters] = {}
         self._sending: set[asyncio.Task[None]] = set()
+        self._flush_due = False
 
-    async def execute(self, *command: Any) -> Any:
+    def get(self, key: str) -> asyncio.Future[Any]:
+        """The future raw value of ``key``."""
+        return self._wait(self._gets, key)
+
+    def get_in_generation(self, counter: str, prefix: str, suffix: str) -> asyncio.Future[Any]:
+        """The future ``(raw generation, raw value)``."""
+        return self._wait(self._generations.setdefault(counter, {}), (prefix, suffix))
+
+    def _wait(self, waiters: _Waiters, what: Any) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if not self._queued:
+        if not self._flush_due:
+            self._flush_due = True
             loop.call_soon(self._flush)
-        self._queued.append((command, future))
-        return await future
+        waiters.setdefault(what, []).append(future)
+        return future
 
     def _flush(self) -> None:
-        batch, self._queued = self._queued, []
-        task = asyncio.ensure_future(self._send(batch))
+        self._flush_due = False
+        gets, self._gets = self._gets, {}
+        generations, self._generations = self._generations, {}
+        task = asyncio.ensure_future(self._send(gets, generations))
         self._sending.add(task)  # a reference until done: the loop keeps only weak ones
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+    async def _send(self, gets: _Waiters, generations: dict[str, _Waiters]) -> None:
+        # (command, waiters, how to hand the reply out) for every command of the batch
+        batch: list[tuple[tuple[Any, ...], _Waiters, bool]] = []
+        if gets:
+            batch.append((("MGET", *gets), gets, False))
+        for counter, pages in generations.items():
+            if pages:
+                args = [part for pair in pages for part in pair]
+                batch.append((("EVALSHA", self._sha, 1, counter, *args), pages, True))
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for command, _ in batch:
-                    pipe.execute_command(*command)
-                replies = await pipe.execute(raise_on_error=False)
+            replies = await self._execute([command for command, _, _ in batch])
         except asyncio.CancelledError:
-            for _, future in batch:
-                future.cancel()
+            for _, waiters, _ in batch:
+                _settle(waiters, exc=asyncio.CancelledError())
             raise
-        except Exception as exc:  # handed to every caller of the batch
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+        except Exception as exc:  # the connection failed: every read of the batch fails
+            for _, waiters, _ in batch:
+                _settle(waiters, exc=exc)
             return
-        for (_, future), reply in zip(batch, replies, strict=True):
-            if future.done():  # its caller was cancelled
-                continue
+        for (_, waiters, generational), reply in zip(batch, replies, strict=True):
             if isinstance(reply, Exception):
-                future.set_exception(reply)
+                _settle(waiters, exc=reply)
+            elif generational:
+                generation, values = reply[0], reply[1:]
+                for futures, value in zip(waiters.values(), values, strict=True):
+                    _resolve(futures, (generation, value))
             else:
-                future.set_result(reply)
+                for futures, value in zip(waiters.values(), reply, strict=True):
+                    _resolve(futures, value)
+
+    async def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        replies = await self._pipeline(commands)
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            # first use, or the server restarted and forgot the script
+            await self._client.script_load(self._script)
+            again = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            retried = await self._pipeline([commands[i] for i in again])
+            for i, reply in zip(again, retried, strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _pipeline(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        if len(commands) == 1:
+            try:
+                return [await self._client.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
+            except ResponseError as exc:  # an error reply: that command's, not the batch's
+                return [exc]
+        async with self._client.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(await pipe.execute(raise_on_error=False))
+
+
+def _resolve(futures: list[asyncio.Future[Any]], value: Any) -> None:
+    for future in futures:
+        if not future.done():  # else its caller was cancelled
+            future.set_result(value)
+
+
+def _settle(waiters: _Waiters, *, exc: BaseException) -> None:
+    for futures in waiters.values():
+        for future in futures:
+            if not future.done():
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
 
 
 class RedisCache:
@@ -76,19 +146,18 @@ class RedisCache:
     responses). Every key is stored under ``prefix``. Any Redis or connection error becomes
     ``CacheUnavailable``; an ``incr`` of a non-integer value too.
 
-    The reads (``get``, ``get_in_generation``) are auto-pipelined (``_AutoPipeline``);
-    ``get_in_generation`` is one ``EVALSHA`` of a Lua script, loaded on first use and again
-    after a server restart (``NOSCRIPT``)."""
+    The reads (``get``, ``get_in_generation``) of one event-loop turn are batched
+    (``_ReadBatch``): one ``MGET``, and one ``EVALSHA`` of a Lua script per counter (the
+    script is loaded on first use and again after a server restart, ``NOSCRIPT``)."""
 
     def __init__(self, *, client: Redis, prefix: str = "hexmarket:") -> None:
         self._client = client
         self._prefix = prefix
-        self._reads = _AutoPipeline(client)
-        self._script = client.register_script(_GET_IN_GENERATION)
+        self._reads = _ReadBatch(client, _GET_IN_GENERATION)
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value = await self._reads.execute("GET", self._prefix + key)
+            value = await self._reads.get(self._prefix + key)
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(f"redis get failed: {exc}") from exc
         if value is None:
@@ -124,14 +193,9 @@ class RedisCache:
     async def get_in_generation(
         self, counter: str, prefix: str, suffix: str = ""
     ) -> tuple[int, bytes | None]:
-        keys_and_args = (self._prefix + counter, self._prefix + prefix, suffix)
-        command = ("EVALSHA", self._script.sha, 1, *keys_and_args)
+        read = self._reads.get_in_generation(self._prefix + counter, self._prefix + prefix, suffix)
         try:
-            try:
-                raw, value = await self._reads.execute(*command)
-            except NoScriptError:  # first use, or the server restarted and forgot it
-                await self._client.script_load(_GET_IN_GENERATION)
-                raw, value = await self._reads.execute(*command)
+            raw, value = await read
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(f"redis generation read failed: {exc}") from exc
         try:

@@ -58,10 +58,11 @@ async def test_concurrent_reads_each_get_their_own_reply(cache: RedisCache) -> N
         await cache.set(f"k{i}", f"v{i}".encode(), 60)
     await cache.incr("gen")
     await cache.set("page:1:x", b"page", 60)
-    reads = [cache.get(f"k{i}") for i in range(100)] + [cache.get("absent")]
-    reads.append(cache.get_in_generation("gen", "page:", ":x"))
+    reads = [cache.get(f"k{i % 100}") for i in range(300)] + [cache.get("absent")]
+    reads += [cache.get_in_generation("gen", "page:", s) for s in (":x", ":y", ":x")]
     results = await asyncio.gather(*reads)
-    assert results == [f"v{i}".encode() for i in range(100)] + [None, (1, b"page")]
+    expected = [f"v{i % 100}".encode() for i in range(300)] + [None]
+    assert results == [*expected, (1, b"page"), (1, None), (1, b"page")]
 
 
 async def test_an_error_reply_fails_only_its_own_read(cache: RedisCache) -> None:
