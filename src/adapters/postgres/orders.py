@@ -1,11 +1,11 @@
 """The order repository on PostgreSQL (psycopg 3, async pool).
 
-A batch is one transaction whatever its size, written with ``COPY`` (rows formatted by
-psycopg's C code; an ``INSERT ... unnest(arrays)`` builds its arrays in Python, which cost more
-than the database's work). The batch is first ``COPY``-ed straight into the four tables inside
-a savepoint. If one of its orders is stored already (a redelivery, or a concurrent consumer),
-the primary key refuses it: the savepoint is rolled back and the batch goes the careful way,
-``COPY`` into session-local staging tables (``TEMP ... ON COMMIT DELETE ROWS``), then one
+A batch is stored by one transaction whatever its size, written with ``COPY`` (rows formatted
+by psycopg's C code; an ``INSERT ... unnest(arrays)`` builds its arrays in Python, which cost
+more than the database's work). The batch is first ``COPY``-ed straight into the four tables.
+If one of its orders is stored already (a redelivery, or a concurrent consumer), the primary
+key refuses it: that transaction rolls back and a second one takes the careful way, ``COPY``
+into session-local staging tables (``TEMP ... ON COMMIT DELETE ROWS``), then one
 statement moves it: ``orders`` with ``ON CONFLICT (order_uid) DO NOTHING``, and the child rows
 only of the orders that statement inserted (data-modifying CTEs). So a duplicate is a counted
 no-op and the first write wins, and a batch without duplicates costs what a bare ``COPY`` does.
@@ -102,16 +102,17 @@ class PgOrderRepository:
             return AddResult(inserted=0, duplicates=len(orders))
         batch = list(unique.values())
         try:
-            async with self._pool.connection() as conn, conn.transaction():
+            async with self._pool.connection() as conn:
                 try:
-                    async with conn.transaction():  # a savepoint
+                    async with conn.transaction():
                         await _copy(conn, batch, _DIRECT)
                     inserted = len(batch)
-                except psycopg.errors.UniqueViolation:
-                    await conn.execute(_STAGING)
-                    await _copy(conn, batch, _STAGED)
-                    cur = await conn.execute(_MOVE)
-                    row = await cur.fetchone()
+                except psycopg.errors.UniqueViolation:  # rolled back; now skip the stored ones
+                    async with conn.transaction():
+                        await conn.execute(_STAGING)
+                        await _copy(conn, batch, _STAGED)
+                        cur = await conn.execute(_MOVE)
+                        row = await cur.fetchone()
                     inserted = int(row[0]) if row else 0
         except psycopg.Error as exc:
             raise StorageError(f"storing {len(batch)} orders failed: {exc}") from exc
