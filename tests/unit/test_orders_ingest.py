@@ -281,13 +281,14 @@ async def test_a_stop_during_a_batch_write_finishes_and_acks_that_batch(
 
 
 class _Recorder:
-    """An event source whose subscriptions log fetches and acks, and a repository that logs
-    stores and holds each one until the consumer has asked for the next batch."""
+    """An event source whose subscriptions log acks, and a repository that logs stores and
+    holds the first store until a later batch's store has finished (so it only completes if
+    stores overlap)."""
 
     def __init__(self, bus: MemoryEventBus, repo: MemoryOrderRepository) -> None:
         self.bus, self.repo = bus, repo
         self.log: list[tuple[str, tuple[str, ...]]] = []
-        self.fetched = asyncio.Event()
+        self.later_store_done = asyncio.Event()
 
     async def subscribe(self, topic: str, group: str) -> Any:
         inner = await self.bus.subscribe(topic, group)
@@ -295,14 +296,11 @@ class _Recorder:
 
         class Sub:
             async def fetch(self, max_messages: int, timeout: float) -> Any:  # noqa: ASYNC109
-                got = await inner.fetch(max_messages, timeout)
-                recorder.fetched.set()
-                return got
+                return await inner.fetch(max_messages, timeout)
 
             async def ack(self, deliveries: Any) -> None:
-                recorder.log.append(
-                    ("ack", tuple(json.loads(d.data)["order_uid"] for d in deliveries))
-                )
+                uids = tuple(json.loads(d.data)["order_uid"] for d in deliveries)
+                recorder.log.append(("ack", uids))
                 await inner.ack(deliveries)
 
             async def close(self) -> None:
@@ -311,11 +309,16 @@ class _Recorder:
         return Sub()
 
     async def add_many(self, orders: Any) -> Any:
-        self.fetched.clear()
-        # the next batch is asked for while this one is being written (pipelining)
-        await asyncio.wait_for(self.fetched.wait(), 5)
-        self.log.append(("store", tuple(o.order_uid for o in orders)))
-        return await self.repo.add_many(orders)
+        uids = tuple(o.order_uid for o in orders)
+        first = not self.log
+        self.log.append(("start", uids))
+        if first:
+            await asyncio.wait_for(self.later_store_done.wait(), 5)
+        result = await self.repo.add_many(orders)
+        self.log.append(("store", uids))
+        if not first:
+            self.later_store_done.set()
+        return result
 
     async def get(self, order_uid: str) -> bytes | None:
         return await self.repo.get(order_uid)
@@ -327,7 +330,7 @@ class _Recorder:
         return await self.repo.count()
 
 
-async def test_the_next_batch_is_fetched_while_one_is_stored_and_acks_follow_each_commit() -> None:
+async def test_batches_are_stored_concurrently_and_acked_in_order_after_their_commit() -> None:
     bus, repo = MemoryEventBus(dedupe_by_key=False), MemoryOrderRepository()
     recorder = _Recorder(bus, repo)
     ingest = IngestOrders(repository=recorder, publisher=bus, dlq_topic=DLQ, clock=FixedClock())
@@ -338,14 +341,22 @@ async def test_the_next_batch_is_fetched_while_one_is_stored_and_acks_follow_eac
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     await eventually(lambda: _count(repo, 23))
+    await eventually(lambda: _received(consumer, 23))
     stop.set()
     await asyncio.wait_for(task, 5)
-    stores = [uids for kind, uids in recorder.log if kind == "store"]
-    acks = [uids for kind, uids in recorder.log if kind == "ack"]
-    assert [uid for batch in stores for uid in batch] == [f"o{i:02d}" for i in range(23)]
-    assert acks == stores  # every batch acknowledged, in order
-    for n, kinds in enumerate(zip(recorder.log[::2], recorder.log[1::2], strict=False)):
-        assert [k for k, _ in kinds] == ["store", "ack"], n  # each ack right after its store
+    log = recorder.log
+    batches = [uids for kind, uids in log if kind == "start"]
+    assert [uid for batch in batches for uid in batch] == [f"o{i:02d}" for i in range(23)]
+    # the second batch was stored while the first was still being stored
+    assert log.index(("store", batches[1])) < log.index(("store", batches[0]))
+    # acknowledgements: every batch, in batch order, each after its own commit
+    assert [uids for kind, uids in log if kind == "ack"] == batches
+    for uids in batches:
+        assert log.index(("store", uids)) < log.index(("ack", uids))
     probe = await bus.subscribe(TOPIC, GROUP)
     assert await probe.fetch(100, 0) == []
     await probe.close()
+
+
+async def _received(consumer: OrderConsumer, n: int) -> bool:
+    return consumer.stats.received == n

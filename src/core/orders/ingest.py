@@ -183,10 +183,13 @@ async def _ack(subscription: Subscription, deliveries: Sequence[Delivery]) -> bo
 class OrderConsumer:
     """The consume loop: collect a batch (up to ``batch_size`` messages, or what arrived within
     ``batch_timeout`` seconds of its first one), ``IngestOrders.handle`` it, acknowledge, repeat
-    until ``stop`` is set. The next batch is collected and parsed (``IngestOrders.prepare``)
-    while the current one is stored; a collected batch that was never stored (at stop) is left
-    unacknowledged. A batch in hand when ``stop`` is set is finished and acknowledged if it can
-    be; if its transient failure persists it is left unacknowledged for redelivery."""
+    until ``stop`` is set. Up to three batches overlap: one is collected and parsed
+    (``IngestOrders.prepare``), one is being stored (its own connection), and the one before
+    it finishes its commit and acknowledgement. Acknowledgements still follow each batch's own
+    commit and go out in batch order. A collected batch that was never stored (at stop) is
+    left unacknowledged. Batches in hand when ``stop`` is set are finished and acknowledged if
+    they can be; if a transient failure persists they are left unacknowledged for
+    redelivery."""
 
     def __init__(
         self,
@@ -275,10 +278,12 @@ class OrderConsumer:
         return self._ingest.prepare(batch or [])
 
     async def _loop(self, subscription: Subscription, stop: asyncio.Event) -> None:
-        # The next batch is fetched and parsed while the current one is stored and
-        # acknowledged: broker, parsing and database work overlap. Batches are still stored
-        # and acknowledged one at a time, in order, each only after its own commit.
+        # Three batches overlap: the next one is fetched and parsed, the current one is being
+        # stored, and the previous one finishes its commit and acknowledgement. Each batch is
+        # acknowledged only after its own commit, and after the previous batch's handling
+        # ended, so acknowledgements go out in batch order.
         ahead: asyncio.Task[PreparedBatch] | None = None
+        previous: asyncio.Task[bool] | None = None
         try:
             while not stop.is_set():
                 if ahead is None:
@@ -289,21 +294,33 @@ class OrderConsumer:
                     continue
                 if not stop.is_set():
                     ahead = asyncio.create_task(self._collect(subscription, stop))
-                if not await self._handle(subscription, batch, stop):
+                current = asyncio.create_task(self._handle(subscription, batch, stop, previous))
+                stored = True if previous is None else await previous
+                previous = current
+                if not stored:
                     return
         finally:
-            if ahead is not None:  # fetched, never handled: the subscription's close naks it
+            if ahead is not None:  # fetched, never stored: the subscription's close naks it
                 ahead.cancel()
                 with contextlib.suppress(asyncio.CancelledError, InfrastructureError):
                     await ahead
+            if previous is not None:  # a batch in hand is finished, even at stop
+                await previous
 
     async def _handle(
-        self, subscription: Subscription, batch: PreparedBatch, stop: asyncio.Event
+        self,
+        subscription: Subscription,
+        batch: PreparedBatch,
+        stop: asyncio.Event,
+        previous: asyncio.Task[bool] | None,
     ) -> bool:
-        """Store, then acknowledge ``batch``; False if stopped before it was stored."""
+        """Store ``batch``, wait for the previous batch's handling to end, then acknowledge
+        ``batch``; False if stopped before it was stored."""
         report = await self._retry(
             "store batch", functools.partial(self._ingest.store, batch), stop
         )
+        if previous is not None:
+            await asyncio.wait([previous])  # its outcome is the loop's to raise
         if report is None:
             log.info(
                 "stopping with %d unacknowledged messages (redelivered later)",
