@@ -360,3 +360,48 @@ async def test_batches_are_stored_concurrently_and_acked_in_order_after_their_co
 
 async def _received(consumer: OrderConsumer, n: int) -> bool:
     return consumer.stats.received == n
+
+
+async def test_a_batch_stored_while_the_previous_one_retries_waits_for_it_to_be_acked() -> None:
+    bus, repo = MemoryEventBus(dedupe_by_key=False), MemoryOrderRepository()
+    log: list[tuple[str, tuple[str, ...]]] = []
+    failures = 3
+
+    class FlakyFirst(_Recorder):
+        async def add_many(self, orders: Any) -> Any:
+            nonlocal failures
+            uids = tuple(o.order_uid for o in orders)
+            if uids[0] == "o00" and failures:
+                failures -= 1
+                log.append(("failed", uids))
+                await asyncio.sleep(0)  # let the next batch's store run meanwhile
+                from core.errors import StorageError
+
+                raise StorageError("down")
+            result = await self.repo.add_many(orders)
+            log.append(("store", uids))
+            return result
+
+    recorder = FlakyFirst(bus, repo)
+    recorder.log = log
+    ingest = IngestOrders(repository=recorder, publisher=bus, dlq_topic=DLQ, clock=FixedClock())
+    consumer = OrderConsumer(
+        source=recorder,
+        topic=TOPIC,
+        group=GROUP,
+        ingest=ingest,
+        batch_size=5,
+        batch_timeout=0.01,
+        backoff=Backoff(initial=0.01, maximum=0.02, rng=random.Random(3)),
+    )
+    await bus.publish(TOPIC, [OutgoingMessage(data=order(f"o{i:02d}", i)) for i in range(10)])
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await eventually(lambda: _received(consumer, 10))
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    first, second = tuple(f"o{i:02d}" for i in range(5)), tuple(f"o{i:02d}" for i in range(5, 10))
+    assert log.index(("store", second)) < log.index(("store", first))  # stored meanwhile
+    assert [uids for kind, uids in log if kind == "ack"] == [first, second]
+    assert log.index(("store", first)) < log.index(("ack", first))
+    assert consumer.stats.retries >= 3
