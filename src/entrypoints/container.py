@@ -188,6 +188,7 @@ class Container(containers.DeclarativeContainer):
         events_bus,
         batch_size=settings.provided.relay_batch_size,
         idle_wait=providers.Callable(lambda s: s.relay_idle_ms / 1000, settings),
+        lanes=settings.provided.relay_lanes,
     )
     log_writer = providers.Singleton(
         LogWriter,

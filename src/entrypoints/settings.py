@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(
         1000, ge=1, description="Outbox events claimed per relay round (two rounds run at once)."
     )
+    relay_lanes: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="Outbox rounds a relay keeps in flight; 1 keeps each good's events in order.",
+    )
     relay_idle_ms: int = Field(
         1000, ge=1, description="Longest relay wait for new outbox events (NOTIFY wakes it sooner)."
     )

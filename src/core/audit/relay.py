@@ -58,6 +58,11 @@ class OutboxRelay:
         self._backoff = backoff or Backoff()
         self.stats = RelayStats()
 
+    @property
+    def lanes(self) -> int:
+        """How many claim/publish rounds run at once."""
+        return self._lanes
+
     async def relay_once(self) -> int:
         """Claim one batch, publish it (grouped by topic, order kept), mark it sent. Returns
         how many events were published. Raises ``BrokerUnavailable`` / ``StorageError``; the
