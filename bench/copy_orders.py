@@ -11,18 +11,11 @@ from typing import Any
 
 import psycopg
 
-_ORDER_COLS = (
-    "order_uid, track_number, entry, locale, internal_signature, customer_id, "
-    "delivery_service, shardkey, sm_id, date_created, date_created_text, oof_shard"
-)
-_DELIVERY_COLS = "order_uid, name, phone, zip, city, address, region, email"
-_PAYMENT_COLS = (
-    "order_uid, transaction, request_id, currency, provider, amount, payment_dt, bank, "
-    "delivery_cost, goods_total, custom_fee"
-)
-_ITEM_COLS = (
-    "order_uid, position, chrt_id, track_number, price, rid, name, sale, size, total_price, "
-    "nm_id, brand, status"
+from adapters.postgres.orders import (
+    DELIVERY_COLUMNS,
+    ITEM_COLUMNS,
+    ORDER_COLUMNS,
+    PAYMENT_COLUMNS,
 )
 
 
@@ -109,9 +102,9 @@ def load_orders(dsn: str, messages: Sequence[bytes], *, batch: int = 1000) -> fl
                 deliveries.append(d)
                 payments.append(p)
                 items.extend(i)
-            _copy(cur, "orders", _ORDER_COLS, orders)
-            _copy(cur, "deliveries", _DELIVERY_COLS, deliveries)
-            _copy(cur, "payments", _PAYMENT_COLS, payments)
-            _copy(cur, "items", _ITEM_COLS, items)
+            _copy(cur, "orders", ORDER_COLUMNS, orders)
+            _copy(cur, "deliveries", DELIVERY_COLUMNS, deliveries)
+            _copy(cur, "payments", PAYMENT_COLUMNS, payments)
+            _copy(cur, "items", ITEM_COLUMNS, items)
             conn.commit()
     return time.perf_counter() - began

@@ -25,16 +25,17 @@ from core.errors import StorageError
 from core.orders.model import Order
 from core.ports.orders import AddResult
 
-_ORDER_COLS = (
+# The columns a batch is COPYed into, in row order (the benchmark ceiling COPYs the same).
+ORDER_COLUMNS = (
     "order_uid, track_number, entry, locale, internal_signature, customer_id, "
     "delivery_service, shardkey, sm_id, date_created, date_created_text, oof_shard"
 )
-_DELIVERY_COLS = "order_uid, name, phone, zip, city, address, region, email"
-_PAYMENT_COLS = (
+DELIVERY_COLUMNS = "order_uid, name, phone, zip, city, address, region, email"
+PAYMENT_COLUMNS = (
     "order_uid, transaction, request_id, currency, provider, amount, payment_dt, bank, "
     "delivery_cost, goods_total, custom_fee"
 )
-_ITEM_COLS = (
+ITEM_COLUMNS = (
     "order_uid, position, chrt_id, track_number, price, rid, name, sale, size, total_price, "
     "nm_id, brand, status"
 )
@@ -52,10 +53,10 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_items (LIKE items) ON COMMIT DELETE ROWS;
 
 def _copies(prefix: str) -> tuple[str, str, str, str]:
     return (
-        f"COPY {prefix}orders ({_ORDER_COLS}) FROM STDIN",
-        f"COPY {prefix}deliveries ({_DELIVERY_COLS}) FROM STDIN",
-        f"COPY {prefix}payments ({_PAYMENT_COLS}) FROM STDIN",
-        f"COPY {prefix}items ({_ITEM_COLS}) FROM STDIN",
+        f"COPY {prefix}orders ({ORDER_COLUMNS}) FROM STDIN",
+        f"COPY {prefix}deliveries ({DELIVERY_COLUMNS}) FROM STDIN",
+        f"COPY {prefix}payments ({PAYMENT_COLUMNS}) FROM STDIN",
+        f"COPY {prefix}items ({ITEM_COLUMNS}) FROM STDIN",
     )
 
 
@@ -64,19 +65,19 @@ _STAGED = _copies("ingest_")
 
 _MOVE = f"""
 WITH new AS (
-    INSERT INTO orders ({_ORDER_COLS})
-    SELECT {_ORDER_COLS} FROM ingest_orders
+    INSERT INTO orders ({ORDER_COLUMNS})
+    SELECT {ORDER_COLUMNS} FROM ingest_orders
     ON CONFLICT (order_uid) DO NOTHING
     RETURNING order_uid
 ), d AS (
-    INSERT INTO deliveries ({_DELIVERY_COLS})
-    SELECT {_DELIVERY_COLS} FROM ingest_deliveries JOIN new USING (order_uid)
+    INSERT INTO deliveries ({DELIVERY_COLUMNS})
+    SELECT {DELIVERY_COLUMNS} FROM ingest_deliveries JOIN new USING (order_uid)
 ), p AS (
-    INSERT INTO payments ({_PAYMENT_COLS})
-    SELECT {_PAYMENT_COLS} FROM ingest_payments JOIN new USING (order_uid)
+    INSERT INTO payments ({PAYMENT_COLUMNS})
+    SELECT {PAYMENT_COLUMNS} FROM ingest_payments JOIN new USING (order_uid)
 ), i AS (
-    INSERT INTO items ({_ITEM_COLS})
-    SELECT {_ITEM_COLS} FROM ingest_items JOIN new USING (order_uid)
+    INSERT INTO items ({ITEM_COLUMNS})
+    SELECT {ITEM_COLUMNS} FROM ingest_items JOIN new USING (order_uid)
 )
 SELECT count(*) FROM new
 """
