@@ -10,7 +10,8 @@ statement moves it: ``orders`` with ``ON CONFLICT (order_uid) DO NOTHING``, and 
 only of the orders that statement inserted (data-modifying CTEs). So a duplicate is a counted
 no-op and the first write wins, and a batch without duplicates costs what a bare ``COPY`` does.
 Documents are built by Postgres (the ``order_documents`` view: ``json_build_object``/
-``json_agg``) and returned as the bytes the server sent.
+``json_agg``) and compacted once, when read (``json_build_object`` writes ``"key" : value``,
+~15 % of a document's bytes); the bytes are then cached and served as they are.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -136,17 +138,22 @@ class PgOrderRepository:
 
     async def get(self, order_uid: str) -> bytes | None:
         rows = await self._read(_GET, (order_uid,))
-        return str(rows[0][0]).encode() if rows else None
+        return _compact(rows[0][0]) if rows else None
 
     async def newest(self, limit: int) -> list[tuple[str, bytes]]:
         if limit <= 0:
             return []
         rows = await self._read(_NEWEST, (limit,))
-        return [(str(uid), str(doc).encode()) for uid, doc in rows]
+        return [(str(uid), _compact(doc)) for uid, doc in rows]
 
     async def count(self) -> int:
         rows = await self._read("SELECT count(*) FROM orders", ())
         return int(rows[0][0])
+
+
+def _compact(document: str) -> bytes:
+    """The document without insignificant whitespace; strings and key order untouched."""
+    return msgspec.json.format(document.encode(), indent=-1)
 
 
 async def _copy(

@@ -282,6 +282,19 @@ class OrderRepositoryContract:
         assert (result.inserted, result.duplicates) == (1, 0)
         assert _decoded(await order_repository.get(order.order_uid)) == json.loads(canonical_sample)
 
+    async def test_documents_are_compact_json(
+        self, order_repository: OrderRepository, canonical_sample: bytes
+    ) -> None:
+        # The bytes are served and cached as they are: whitespace would cost every response.
+        order = parse_order(canonical_sample)
+        assert isinstance(order, Order)
+        await order_repository.add_many([order])
+        compact = json.dumps(
+            json.loads(canonical_sample), ensure_ascii=False, separators=(",", ":")
+        )
+        assert await order_repository.get(order.order_uid) == compact.encode()
+        assert await order_repository.newest(1) == [(order.order_uid, compact.encode())]
+
     async def test_duplicates_are_counted_and_the_first_write_wins(
         self, order_repository: OrderRepository
     ) -> None:
