@@ -68,8 +68,11 @@ ASGI_ARGS = (
 )
 
 
-def serve_bare(bench: Bench, name: str, data: Mapping[str, Mapping[str, str]]) -> HttpServer:
-    """The ceiling app (``bench.bare_app``) under the same ASGI server and settings."""
+def serve_bare(
+    bench: Bench, name: str, data: Mapping[str, object], *, factory: str = "create_raw_app"
+) -> HttpServer:
+    """A ceiling app (``bench.bare_app``: ``create_raw_app``, the bare ASGI callable, or
+    ``create_app``, bare Litestar) under the same ASGI server and settings."""
     data_file = bench.workdir / f"{name}.json"
     data_file.write_text(json.dumps(data))
     port = free_port()
@@ -79,7 +82,7 @@ def serve_bare(bench: Bench, name: str, data: Mapping[str, Mapping[str, str]]) -
             sys.executable,
             "-m",
             "uvicorn",
-            "bench.bare_app:create_app",
+            f"bench.bare_app:{factory}",
             "--factory",
             "--host",
             HOST,

@@ -30,6 +30,9 @@ class Figure:
     ceiling_label: str = "—"
     hexmarket: Stat | None = None
     ceiling: Stat | None = None
+    # a second contender measured in the same run, for information (no target on it)
+    reference: Stat | None = None
+    reference_label: str = ""
     target: Target | None = None
     higher_is_better: bool = True
     note: str = ""
@@ -88,6 +91,8 @@ def rows(figures: Sequence[Figure]) -> list[list[str]]:
                 format_stat(fig.ceiling, fig.unit)
                 + (f" ({fig.ceiling_label})" if fig.ceiling else ""),
                 ratio_text,
+                format_stat(fig.reference, fig.unit)
+                + (f" ({fig.reference_label})" if fig.reference else ""),
                 target,
                 fig.status,
             ]
@@ -95,7 +100,15 @@ def rows(figures: Sequence[Figure]) -> list[list[str]]:
     return out
 
 
-HEADER = ["figure", "hexmarket", "ceiling (same run)", "ratio", "target", "status"]
+HEADER = [
+    "figure",
+    "hexmarket",
+    "ceiling (same run)",
+    "ratio",
+    "also measured (info)",
+    "target",
+    "status",
+]
 
 
 def text_table(figures: Sequence[Figure]) -> str:
