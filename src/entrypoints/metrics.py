@@ -197,22 +197,26 @@ def serve_metrics(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scr
     start_http_server(port, addr=host, registry=REGISTRY)
 
 
+# The labelled histogram children, looked up once per (method, route template, status): the
+# labels are bounded (templates, never requested paths).
+_REQUEST_CHILDREN: dict[tuple[str, str, int], Any] = {}
+
+
+def observe_request(method: str, route: str, status: int, started: float) -> None:
+    """Observe one request in ``hexmarket_http_request_duration_seconds`` (``started``: its
+    ``time.perf_counter()`` at arrival; ``route``: the template, never the requested path)."""
+    key = (method, route, status)
+    child = _REQUEST_CHILDREN.get(key)
+    if child is None:
+        child = _REQUEST_CHILDREN[key] = HTTP_REQUEST_SECONDS.labels(
+            method=method, route=route, status=str(status)
+        )
+    child.observe(time.perf_counter() - started)
+
+
 def latency_middleware(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware observing ``hexmarket_http_request_duration_seconds``.
-
-    It runs on every request, so it does the least it can: the labelled histogram child is
-    looked up once per (method, route template, status) and kept in a dict (the labels are
-    bounded: templates, never requested paths)."""
-    children: dict[tuple[str, str, int], Any] = {}
-
-    def child(method: str, route: str, status: int) -> Any:
-        key = (method, route, status)
-        found = children.get(key)
-        if found is None:
-            found = children[key] = HTTP_REQUEST_SECONDS.labels(
-                method=method, route=route, status=str(status)
-            )
-        return found
+    """ASGI middleware observing ``hexmarket_http_request_duration_seconds``; it runs on every
+    request, so it does the least it can (``observe_request``)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -232,6 +236,6 @@ def latency_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             # the template (``/order/{order_uid:str}``), never the requested path
             route = scope.get("path_template") or "<unmatched>"
-            child(scope.get("method", ""), route, status).observe(time.perf_counter() - started)
+            observe_request(scope.get("method", ""), route, status, started)
 
     return middleware

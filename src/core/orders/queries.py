@@ -82,20 +82,38 @@ class OrderQueries:
     def cache_errors(self) -> int:
         return self.stats.cache_errors
 
-    async def get(self, order_uid: str) -> OrderDocument:
+    async def cached(self, order_uid: str) -> OrderDocument | None:
+        """The order's document if the cache holds it (a hit, counted), else ``None``: a
+        malformed id, a miss or a cache outage (counted), left to ``get(cache_checked=True)``."""
+        if not is_well_formed_uid(order_uid):
+            return None
+        try:
+            cached = await self._cache.get(CACHE_PREFIX + order_uid)
+        except CacheUnavailable as exc:
+            self.stats.cache_errors += 1
+            log.warning("order cache unavailable, reading the database: %s", exc)
+            return None
+        if cached is None or (entry := unpack(cached)) is None:
+            return None
+        self.stats.hits += 1
+        return OrderDocument(body=entry[1], digest=entry[0], cache_hit=True)
+
+    async def get(self, order_uid: str, *, cache_checked: bool = False) -> OrderDocument:
         """The order's JSON document. Raises ``ValidationError`` for a malformed id,
-        ``NotFound`` for an unknown one, ``StorageError`` if the database is needed and down."""
+        ``NotFound`` for an unknown one, ``StorageError`` if the database is needed and down.
+        ``cache_checked``: the caller's ``cached`` just missed, so go to the repository."""
         if not is_well_formed_uid(order_uid):
             raise ValidationError(
                 details={"order_uid": "must be 1..64 characters of A-Z a-z 0-9 _ -"}
             )
         key = CACHE_PREFIX + order_uid
-        try:
-            cached = await self._cache.get(key)
-        except CacheUnavailable as exc:
-            self.stats.cache_errors += 1
-            log.warning("order cache unavailable, reading the database: %s", exc)
-            cached = None
+        cached = None
+        if not cache_checked:
+            try:
+                cached = await self._cache.get(key)
+            except CacheUnavailable as exc:
+                self.stats.cache_errors += 1
+                log.warning("order cache unavailable, reading the database: %s", exc)
         if cached is not None and (entry := unpack(cached)) is not None:
             self.stats.hits += 1
             return OrderDocument(body=entry[1], digest=entry[0], cache_hit=True)

@@ -19,6 +19,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from entrypoints.container import Container, resolve
 from entrypoints.http.auth import guards
 from entrypoints.http.errors import EXCEPTION_HANDLERS
+from entrypoints.http.front import FrontedLitestar, HotRoutes
+from entrypoints.http.orders import ORDER_HEADERS
 from entrypoints.metrics import latency_middleware
 
 # Each route module exposes ROUTES (handlers / routers) and DEPENDENCIES (name -> provider).
@@ -79,6 +81,12 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
         app.state.container = container
         for startup in startups:
             await startup(services)
+        if isinstance(app, FrontedLitestar):  # the hot routes' front, now that services exist
+            app.hot = HotRoutes(
+                orders=services.get("orders"),
+                catalog=services.get("catalog"),
+                order_headers=ORDER_HEADERS,
+            )
         try:
             yield
         finally:
@@ -87,7 +95,7 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
                 await result
 
     settings = container.settings()
-    return Litestar(
+    return FrontedLitestar(
         route_handlers=route_handlers,
         dependencies={
             name: Provide(_provider(services, name), sync_to_thread=False) for name in wanted

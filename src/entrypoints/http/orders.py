@@ -24,12 +24,15 @@ from core.errors import InfrastructureError
 from core.orders.queries import OrderQueries
 from entrypoints import metrics
 from entrypoints.http.fastpath import BytesResponse, json_response, request_header
+from entrypoints.http.front import CACHE_CHECKED
 from entrypoints.settings import Settings
 
 log = logging.getLogger(__name__)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 _IMMUTABLE = (b"cache-control", IMMUTABLE.encode())
+ORDER_HEADERS = (_IMMUTABLE,)
+"""The headers of a found order besides ``ETag`` and ``X-Cache`` (the hot front sends them too)."""
 _HIT = (b"x-cache", b"hit")
 _MISS = (b"x-cache", b"miss")
 
@@ -75,7 +78,7 @@ async def get_order(
     orders: NamedDependency[OrderQueries],
     request: Request[Any, Any, Any],
 ) -> ASGIApp:
-    document = await orders.get(order_uid)
+    document = await orders.get(order_uid, cache_checked=CACHE_CHECKED in request.scope["state"])
     etag = etag_of(document.digest)
     headers = [_HIT if document.cache_hit else _MISS, (b"etag", etag.encode()), _IMMUTABLE]
     if_none_match = request_header(request.scope, b"if-none-match")

@@ -1,0 +1,200 @@
+"""The hot routes' front (``entrypoints.http.front``): what it answers itself, byte for byte
+as Litestar would, and what it hands to Litestar unchanged."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dependency_injector import providers
+from litestar.testing import AsyncTestClient
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from adapters.lru_cache import LruCache
+from core.contracts.orders import order_from
+from entrypoints.container import Container
+from entrypoints.http.app import create_app
+from entrypoints.http.front import FrontedLitestar, _page
+from entrypoints.settings import Settings
+
+SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "model.json").read_bytes())
+UID = SAMPLE["order_uid"]
+
+
+class Behind:
+    """Counts the requests that reach Litestar's own ASGI handler (behind the front)."""
+
+    def __init__(self, app: FrontedLitestar) -> None:
+        self.paths: list[str] = []
+        self._inner: ASGIApp = app.asgi_handler
+        app.asgi_handler = self
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.paths.append(scope["path"])
+        await self._inner(scope, receive, send)
+
+
+class CountingCache(LruCache):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.gets += 1
+        return await super().get(key)
+
+
+@pytest.fixture
+async def front() -> AsyncIterator[tuple[AsyncTestClient[Any], Behind, Container]]:
+    settings = Settings(
+        catalog_store="memory",
+        list_cache="lru",
+        orders_store="memory",
+        orders_cache="lru",
+        orders_warm_count=0,
+        orders_broker="memory",
+        events_broker="memory",
+        log_store="memory",
+    )
+    container = Container(settings=settings)
+    container.orders_cache.override(providers.Object(CountingCache()))
+    await container.orders_repository().add_many([order_from(SAMPLE)])
+    app = create_app(container)
+    assert isinstance(app, FrontedLitestar)
+    behind = Behind(app)
+    async with AsyncTestClient(app) as client:
+        for i in range(3):
+            created = await client.post("/good/create?projectId=1", json={"name": f"g{i}"})
+            assert created.status_code == 200
+        behind.paths.clear()
+        yield client, behind, container
+
+
+async def test_a_cached_order_is_answered_by_the_front_with_litestars_bytes(
+    front: tuple[AsyncTestClient[Any], Behind, Container],
+) -> None:
+    client, behind, _ = front
+    miss = await client.get(f"/order/{UID}")
+    assert miss.headers["x-cache"] == "miss"
+    assert behind.paths == [f"/order/{UID}"]
+    hit = await client.get(f"/order/{UID}")
+    assert behind.paths == [f"/order/{UID}"]  # the hit did not reach Litestar
+    # a query string sends the same hit through Litestar: same status, headers and bytes
+    through = await client.get(f"/order/{UID}?via=litestar")
+    assert len(behind.paths) == 2
+    assert (hit.status_code, hit.content) == (through.status_code, through.content)
+    assert dict(hit.headers) == dict(through.headers)
+    assert hit.headers["x-cache"] == "hit"
+
+
+async def test_a_matching_if_none_match_is_a_304_from_the_front(
+    front: tuple[AsyncTestClient[Any], Behind, Container],
+) -> None:
+    client, behind, _ = front
+    etag = (await client.get(f"/order/{UID}")).headers["etag"]
+    behind.paths.clear()
+    for given in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        answer = await client.get(f"/order/{UID}", headers={"If-None-Match": given})
+        through = await client.get(f"/order/{UID}?via=litestar", headers={"If-None-Match": given})
+        assert answer.status_code == through.status_code == 304
+        assert dict(answer.headers) == dict(through.headers)
+        assert answer.content == b""
+    assert len(behind.paths) == 4  # only the ones with a query string
+    stale = await client.get(f"/order/{UID}", headers={"If-None-Match": '"other"'})
+    assert stale.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/order/unknown-id", 404),
+        ("/order/bad%20id", 400),
+        ("/order/" + "a" * 65, 400),
+        ("/order/", 404),
+    ],
+)
+async def test_what_is_not_a_cached_order_goes_to_litestar(
+    front: tuple[AsyncTestClient[Any], Behind, Container], path: str, status: int
+) -> None:
+    client, behind, _ = front
+    answer = await client.get(path)
+    assert answer.status_code == status
+    assert set(answer.json()) == {"code", "message", "details"}
+    assert len(behind.paths) == 1
+
+
+async def test_a_miss_reads_the_cache_once(
+    front: tuple[AsyncTestClient[Any], Behind, Container],
+) -> None:
+    client, _, container = front
+    cache = container.orders_cache()
+    assert isinstance(cache, CountingCache)
+    assert (await client.get(f"/order/{UID}")).headers["x-cache"] == "miss"
+    assert cache.gets == 1  # the front's lookup; the handler went straight to the repository
+    assert (await client.get(f"/order/{UID}")).headers["x-cache"] == "hit"
+    assert cache.gets == 2
+
+
+async def test_other_methods_go_to_litestar(
+    front: tuple[AsyncTestClient[Any], Behind, Container],
+) -> None:
+    client, behind, _ = front
+    await client.get(f"/order/{UID}")
+    behind.paths.clear()
+    await client.head(f"/order/{UID}")
+    await client.post(f"/order/{UID}")
+    await client.head("/goods/list")
+    assert len(behind.paths) == 3
+
+
+@pytest.mark.parametrize("route", ["/goods/list", "/items/list"])
+@pytest.mark.parametrize(
+    "query", ["", "limit=2", "offset=2", "limit=2&offset=0", "offset=3&limit=1"]
+)
+async def test_a_list_page_is_answered_by_the_front_with_litestars_bytes(
+    front: tuple[AsyncTestClient[Any], Behind, Container], route: str, query: str
+) -> None:
+    client, behind, _ = front
+    answer = await client.get(f"{route}?{query}" if query else route)
+    assert behind.paths == []
+    # a trailing "&" is not canonical: the same page through Litestar
+    through = await client.get(f"{route}?{query}&")
+    assert behind.paths == [route]
+    assert (answer.status_code, answer.content) == (200, through.content)
+    assert dict(answer.headers) == dict(through.headers)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=1001",
+        "limit=-1",
+        "offset=-1",
+        "limit=%31",
+        "limit=1e0",
+        "limit=１",
+        "limit=1&limit=2",
+        "projectId=1",
+        "limit",
+        "offset=99999999",
+    ],
+)
+async def test_a_list_query_the_front_does_not_understand_goes_to_litestar(
+    front: tuple[AsyncTestClient[Any], Behind, Container], query: str
+) -> None:
+    client, behind, _ = front
+    await client.get(f"/goods/list?{query}")
+    assert behind.paths == ["/goods/list"]
+
+
+def test_the_list_query_reader() -> None:
+    assert _page(b"") == (10, 1)
+    assert _page(b"limit=5&offset=0") == (5, 1)
+    assert _page(b"offset=7") == (10, 7)
+    assert _page(b"limit=1000") == (1000, 1)
+    for odd in (b"limit=1001", b"limit=0", b"limit=+1", b"limit=1&limit=1", b"x=1", b"&"):
+        assert _page(odd) is None
