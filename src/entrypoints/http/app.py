@@ -5,6 +5,7 @@ parameter name -> container provider name) and hands them to handlers through Li
 
 from __future__ import annotations
 
+import gc
 import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -81,6 +82,10 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
         app.state.container = container
         for startup in startups:
             await startup(services)
+        # Everything built so far (the app, the warmed cache) lives as long as the process:
+        # out of the collector's sight, a full collection no longer walks it. Those walks were
+        # the 50 ms p99 of GET /goods/list (measured: p99 55 ms -> 5.8 ms, same run of bench).
+        gc.freeze()
         if isinstance(app, FrontedLitestar):  # the hot routes' front, now that services exist
             app.hot = HotRoutes(
                 orders=services.get("orders"),
