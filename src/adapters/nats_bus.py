@@ -9,7 +9,10 @@
   ``ack_wait``) are created idempotently on first use; existing ones are left as they are.
 - Publishing pipelines the batch (``publish_async``: messages leave in order on the one
   connection) and waits for every ``PubAck``. ``key`` travels as ``Nats-Msg-Id``: the stream
-  drops a key it has stored within the duplicate window.
+  drops a key it has stored within the duplicate window. A message larger than the server's
+  ``max_payload`` (1 MB by default) or than the stream accepts is refused for what it is:
+  the call fails with ``MessageRefused`` naming those messages once every other one is
+  acknowledged (never ``BrokerUnavailable``, which the caller retries).
 - Consuming is a pull from the durable through one inbox subscription (``NatsSubscription``).
   When ``ack`` returns, the server has recorded the acks: plain acks, then a double ack of the
   batch's last message, whose reply follows the others. Closing a subscription naks what it
@@ -37,13 +40,17 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
-from core.errors import BrokerUnavailable
+from core.errors import BrokerUnavailable, MessageRefused
 from core.ports.bus import Delivery, OutgoingMessage
 
 log = logging.getLogger(__name__)
 
 _MSG_ID = "Nats-Msg-Id"
 _STREAM_IN_USE = 10058
+#: JetStream API error codes that refuse a message for what it is (too large for the stream).
+_REFUSED_CODES = frozenset({10054})
+#: Bytes a message's protocol line and header framing may add, beyond payload and headers.
+_FRAMING = 64
 
 
 def stream_for(subject: str, streams: Mapping[str, str]) -> str:
@@ -138,44 +145,69 @@ class NatsEventBus:
         if not messages:
             return
         js, stream = await self._ensure_stream(topic)
+        refused: dict[int, str] = {}
         for start in range(0, len(messages), self._publish_window):
-            await self._publish_window_of(
-                js, topic, stream, messages[start : start + self._publish_window]
+            window = messages[start : start + self._publish_window]
+            for offset, reason in (
+                await self._publish_window_of(js, topic, stream, window)
+            ).items():
+                refused[start + offset] = reason
+        if refused:
+            raise MessageRefused(
+                f"JetStream refused {len(refused)} message(s) on {topic}: {refused[min(refused)]}",
+                sorted(refused),
             )
 
     async def _publish_window_of(
         self, js: JetStreamContext, topic: str, stream: str, messages: Sequence[OutgoingMessage]
-    ) -> None:
+    ) -> dict[int, str]:
         """Pipeline ``messages`` and wait for every ``PubAck``, all within ``publish_timeout``.
 
         ``wait_stall=None``: with a timeout, nats-py wraps each publish in a task, so the
         loop yields after every message and the flusher writes each one in its own
         ``send()``; without it nothing yields until the acks are awaited, and the window
         leaves in a few large writes. The deadline still bounds a stall (more publishes
-        pending than the context allows) as well as the acks."""
-        futures: list[asyncio.Future[Any]] = []
+        pending than the context allows) as well as the acks.
+
+        Returns the messages refused for what they are, by position, with the reason. One over
+        the connection's ``max_payload`` is refused before it is sent: nats-py would raise only
+        after registering its ack future, which then never completes."""
+        futures: dict[int, asyncio.Future[Any]] = {}
+        refused: dict[int, str] = {}
+        assert self._nc is not None
+        limit = self._nc.max_payload
         try:
             async with asyncio.timeout(self._publish_timeout):
-                for message in messages:
+                for index, message in enumerate(messages):
                     headers = dict(message.headers)
                     if message.key is not None:
                         headers[_MSG_ID] = message.key
-                    futures.append(
-                        await js.publish_async(
-                            topic,
-                            message.data,
-                            wait_stall=None,
-                            stream=stream,
-                            headers=headers or None,
-                        )
+                    size = len(message.data) + sum(len(k) + len(v) + 4 for k, v in headers.items())
+                    if size + _FRAMING > limit:
+                        refused[index] = f"{size} bytes exceed the server's max_payload {limit}"
+                        continue
+                    futures[index] = await js.publish_async(
+                        topic,
+                        message.data,
+                        wait_stall=None,
+                        stream=stream,
+                        headers=headers or None,
                     )
-                await asyncio.gather(*futures)
+                results = await asyncio.gather(*futures.values(), return_exceptions=True)
         except (nats.errors.Error, TimeoutError) as exc:
             raise BrokerUnavailable(f"JetStream did not acknowledge a publish: {exc!r}") from exc
         finally:
-            for future in futures:
+            for future in futures.values():
                 if not future.done():
                     future.cancel()
+        for index, result in zip(futures, results, strict=True):
+            if not isinstance(result, BaseException):
+                continue
+            if isinstance(result, nats.js.errors.APIError) and result.err_code in _REFUSED_CODES:
+                refused[index] = repr(result)
+                continue
+            raise BrokerUnavailable(f"JetStream did not acknowledge a publish: {result!r}")
+        return refused
 
     async def subscribe(self, topic: str, group: str) -> NatsSubscription:
         js, stream = await self._ensure_stream(topic)

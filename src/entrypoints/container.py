@@ -24,12 +24,14 @@ from adapters.kafka_bus import KafkaEventBus
 from adapters.lru_cache import LruCache
 from adapters.memory.bus import MemoryEventBus
 from adapters.memory.catalog import MemoryCatalogStore
+from adapters.memory.dead_letters import MemoryDeadLetterStore
 from adapters.memory.logstore import MemoryLogStore
 from adapters.memory.orders import MemoryOrderRepository
 from adapters.memory.outbox import MemoryOutboxRelay
 from adapters.msgspec_orders import parse_order_fast
 from adapters.nats_bus import NatsEventBus
 from adapters.postgres.catalog import PgCatalogStore
+from adapters.postgres.dead_letters import PgDeadLetterStore
 from adapters.postgres.orders import PgOrderRepository
 from adapters.redis_cache import RedisCache
 from core.audit.logwriter import LogWriter
@@ -152,6 +154,11 @@ class Container(containers.DeclarativeContainer):
         ),
         memory=providers.Singleton(MemoryEventBus),
     )
+    dead_letter_store = providers.Selector(
+        providers.Callable(lambda s: s.orders_store, settings),
+        postgres=providers.Singleton(PgDeadLetterStore, pool=pg_pool),
+        memory=providers.Singleton(MemoryDeadLetterStore),
+    )
     orders_ingest = providers.Factory(
         IngestOrders,
         repository=orders_repository,
@@ -159,6 +166,8 @@ class Container(containers.DeclarativeContainer):
         dlq_topic=settings.provided.orders_dlq_topic,
         clock=clock,
         parse=parse_order_fast,
+        dead_letters=dead_letter_store,
+        payload_limit=settings.provided.dead_letter_payload_limit,
     )
 
     # --- audit trail -----------------------------------------------------------------------

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     )
     events_group: str = Field("hexmarket-logs", description="Log writer group / durable name.")
 
+    dead_letter_payload_limit: int = Field(
+        65536,
+        ge=1024,
+        description="Payload bytes kept in a dead letter the broker refused whole (bounded).",
+    )
+
     # --- batching ------------------------------------------------------------------------------
     ingest_batch_size: int = Field(1000, ge=1, description="Orders per ingest batch, at most.")
     ingest_batch_ms: int = Field(200, ge=1, description="Longest wait to fill an ingest batch.")

@@ -14,11 +14,10 @@ import logging
 
 import attrs
 
-from core.audit.backoff import Backoff
-from core.audit.waiting import first_of, wait_or_stop
 from core.errors import BrokerUnavailable, StorageError
 from core.ports.audit import OutboxRelayStore
 from core.ports.bus import EventPublisher, OutgoingMessage
+from core.retry import Backoff, first_of, wait_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,8 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._lanes = max(1, lanes)
         self._idle_wait = idle_wait
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff(initial=0.1)
+        self._attempt = 0  # consecutive failed rounds
         self.stats = RelayStats()
 
     @property
@@ -99,11 +99,12 @@ class OutboxRelay:
                         await self._settle(rounds)
                         rounds = set()
                         self.stats.failures += 1
-                        delay = self._backoff.next()
+                        delay = self._backoff.delay(self._attempt)
+                        self._attempt += 1
                         log.warning("outbox relay: %s; retrying in %.2fs", failure, delay)
                         await wait_or_stop(stop, delay)
                         break
-                    self._backoff.reset()
+                    self._attempt = 0
                     drained = drained or any(t.result() < self._batch_size for t in done)
                     if not drained:
                         rounds.add(asyncio.ensure_future(self.relay_once()))
