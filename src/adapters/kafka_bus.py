@@ -1,7 +1,10 @@
 """The event bus on Apache Kafka (confluent-kafka).
 
 - Topics are created on first use by the admin client (``partitions``, replication 1 unless
-  configured); an existing topic is left as it is.
+  configured), with the topic's ``Retention`` as ``retention.ms`` / ``retention.bytes``
+  (``retention.bytes`` is per partition: the topic's bound split over its partitions); an
+  existing topic keeps its partitions and gets its retention set in place
+  (``incremental_alter_configs``).
 - The producer is idempotent (``enable.idempotence``, ``acks=all``): retries inside the client
   never duplicate or reorder. ``key`` is the Kafka message key, so one key stays in one
   partition, in order. Kafka does not drop a key re-published by the caller: consumers stay
@@ -42,10 +45,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
 from core.errors import BrokerUnavailable, MessageRefused
-from core.ports.bus import Delivery, OutgoingMessage
+from core.ports.bus import Delivery, OutgoingMessage, Retention
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +180,10 @@ class KafkaEventBus:
         delivery_timeout: float = 10.0,
         client_id: str = "hexmarket",
         extra_config: dict[str, Any] | None = None,
+        retention: dict[str, Retention] | None = None,
     ) -> None:
         self._bootstrap = bootstrap_servers
+        self._retention = dict(retention or {})
         self._partitions = partitions
         self._replication = replication_factor
         self._delivery_timeout = delivery_timeout
@@ -202,9 +213,11 @@ class KafkaEventBus:
             self._admin = AdminClient(self._base())
         admin = self._admin
 
+        configs = self._topic_config(topic)
+
         def create() -> None:
             futures = admin.create_topics(
-                [NewTopic(topic, self._partitions, self._replication)],
+                [NewTopic(topic, self._partitions, self._replication, config=configs)],
                 operation_timeout=self._delivery_timeout,
                 request_timeout=self._delivery_timeout,
             )
@@ -214,12 +227,35 @@ class KafkaEventBus:
                 except KafkaException as exc:
                     if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                         raise
+                    if configs:
+                        alter(admin.list_topics(topic, timeout=self._delivery_timeout))
+
+        def alter(metadata: Any) -> None:
+            partitions = max(1, len(metadata.topics[topic].partitions))
+            entries = [
+                ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+                for name, value in self._topic_config(topic, partitions).items()
+            ]
+            resource = ConfigResource("topic", topic, incremental_configs=entries)
+            for future in admin.incremental_alter_configs([resource]).values():
+                future.result(timeout=self._delivery_timeout + 5)
 
         try:
             await _in_daemon_thread(create)
         except (KafkaException, TimeoutError) as exc:
             raise BrokerUnavailable(f"cannot create Kafka topic {topic}: {exc}") from exc
         self._topics.add(topic)
+
+    def _topic_config(self, topic: str, partitions: int | None = None) -> dict[str, str]:
+        """``retention.ms`` / ``retention.bytes`` (per partition) of ``topic``'s retention."""
+        retention = self._retention.get(topic)
+        if retention is None:
+            return {}
+        per_partition = retention.max_bytes // max(1, partitions or self._partitions)
+        return {
+            "retention.ms": str(int(retention.max_age * 1000)) if retention.max_age > 0 else "-1",
+            "retention.bytes": str(max(per_partition, 1)) if retention.max_bytes > 0 else "-1",
+        }
 
     def _get_producer(self) -> Producer:
         if self._producer is None:

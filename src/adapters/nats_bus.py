@@ -5,8 +5,10 @@
   subject without an entry gets the stream named by upper-casing it and replacing every
   non-alphanumeric character with ``_`` (``orders.dlq`` -> ``ORDERS_DLQ``). Dead letters thus
   sit in their own stream, with their own limits, invisible to consumers of ``ORDERS``.
-- Streams (file storage, ``duplicate_window``) and durable pull consumers (explicit ack,
-  ``ack_wait``) are created idempotently on first use; existing ones are left as they are.
+- Streams (file storage, ``duplicate_window``, the subject's ``Retention`` as ``max_age`` /
+  ``max_bytes``) and durable pull consumers (explicit ack, ``ack_wait``) are created
+  idempotently on first use. An existing stream is updated in place when its subject or its
+  retention differs (never recreated: what it holds stays); consumers are left as they are.
 - Publishing pipelines the batch (``publish_async``: messages leave in order on the one
   connection) and waits for every ``PubAck``. ``key`` travels as ``Nats-Msg-Id``: the stream
   drops a key it has stored within the duplicate window. A message larger than the server's
@@ -25,6 +27,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -41,7 +44,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
 from core.errors import BrokerUnavailable, MessageRefused
-from core.ports.bus import Delivery, OutgoingMessage
+from core.ports.bus import Delivery, OutgoingMessage, Retention
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,8 @@ _STREAM_IN_USE = 10058
 _REFUSED_CODES = frozenset({10054})
 #: Bytes a message's protocol line and header framing may add, beyond payload and headers.
 _FRAMING = 64
+#: Seconds a close may spend draining (or closing) the connection.
+_CLOSE_WAIT = 2.0
 
 
 def stream_for(subject: str, streams: Mapping[str, str]) -> str:
@@ -70,8 +75,10 @@ class NatsEventBus:
         publish_timeout: float = 5.0,
         connect_timeout: float = 2.0,
         publish_window: int = 1000,
+        retention: Mapping[str, Retention] | None = None,
     ) -> None:
         self._url = url
+        self._retention = dict(retention or {})
         self._streams = dict(streams or {})
         self._duplicate_window = duplicate_window
         self._ack_wait = ack_wait
@@ -115,6 +122,7 @@ class NatsEventBus:
         stream = stream_for(subject, self._streams)
         if subject in self._ready:
             return js, stream
+        limits = self._limits(subject)
         try:
             try:
                 info = await js.stream_info(stream)
@@ -126,20 +134,38 @@ class NatsEventBus:
                             subjects=[subject],
                             storage=StorageType.FILE,
                             duplicate_window=self._duplicate_window,
+                            **limits,
                         )
                     )
                 except nats.js.errors.BadRequestError as exc:
                     if exc.err_code != _STREAM_IN_USE:  # someone else just created it
                         raise
             else:
-                subjects = list(info.config.subjects or [])
-                if subject not in subjects:
-                    info.config.subjects = [*subjects, subject]
-                    await js.update_stream(info.config)
+                config = info.config
+                subjects = list(config.subjects or [])
+                changed = subject not in subjects
+                if changed:
+                    config.subjects = [*subjects, subject]
+                for name, value in limits.items():
+                    if getattr(config, name) != value:
+                        setattr(config, name, value)
+                        changed = True
+                if changed:
+                    await js.update_stream(config)
         except (nats.errors.Error, TimeoutError) as exc:
             raise BrokerUnavailable(f"cannot provision stream {stream}: {exc!r}") from exc
         self._ready.add(subject)
         return js, stream
+
+    def _limits(self, subject: str) -> dict[str, Any]:
+        """The stream limits of ``subject``'s retention, as nats-py reports them back."""
+        retention = self._retention.get(subject)
+        if retention is None:
+            return {}
+        return {
+            "max_age": float(retention.max_age) if retention.max_age > 0 else 0.0,
+            "max_bytes": int(retention.max_bytes) if retention.max_bytes > 0 else -1,
+        }
 
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
         if not messages:
@@ -251,10 +277,14 @@ class NatsEventBus:
         self._subscriptions.clear()
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None and not nc.is_closed:
+            # drain only a live connection, briefly: a stop must stay prompt with NATS away
             try:
-                await nc.drain()
-            except (nats.errors.Error, TimeoutError):
-                await nc.close()
+                if not nc.is_connected:
+                    raise ConnectionError("not connected")
+                await asyncio.wait_for(nc.drain(), _CLOSE_WAIT)
+            except (nats.errors.Error, OSError, TimeoutError):
+                with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
+                    await asyncio.wait_for(nc.close(), _CLOSE_WAIT)
 
 
 async def _log_error(exc: Exception) -> None:
@@ -394,7 +424,7 @@ class NatsSubscription:
                 await self._nc.publish(m.reply, _NAK)
             if self._sub is not None:
                 await self._sub.unsubscribe()
-        except (nats.errors.Error, TimeoutError) as exc:
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
             log.info("closing a JetStream subscription: %r (unacked ones return on ack_wait)", exc)
 
 

@@ -145,12 +145,14 @@ class Container(containers.DeclarativeContainer):
             providers.Callable(_require, settings.provided.nats_url, "nats_url"),
             streams=providers.Callable(lambda s: {s.orders_topic: s.orders_stream}, settings),
             ack_wait=settings.provided.nats_ack_wait,
+            retention=settings.provided.retention.call(),
         ),
         kafka=providers.Singleton(
             KafkaEventBus,
             providers.Callable(
                 _require, settings.provided.kafka_bootstrap_servers, "kafka_bootstrap_servers"
             ),
+            retention=settings.provided.retention.call(),
         ),
         memory=providers.Singleton(MemoryEventBus),
     )
@@ -198,6 +200,10 @@ class Container(containers.DeclarativeContainer):
         batch_size=settings.provided.relay_batch_size,
         idle_wait=providers.Callable(lambda s: s.relay_idle_ms / 1000, settings),
         lanes=settings.provided.relay_lanes,
+        keep_sent=providers.Callable(
+            lambda s: s.outbox_keep_sent_hours * 3600 if s.outbox_keep_sent_hours else None,
+            settings,
+        ),
     )
     log_writer = providers.Singleton(
         LogWriter,

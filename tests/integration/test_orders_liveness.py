@@ -306,3 +306,79 @@ async def _kafka_env(pg_url: str, unique: str, kafka_bootstrap: str) -> Env:
     }
     settings = Settings(_env_file=None, **_as_init(values))
     return Env("kafka", settings, values)
+
+
+@pytest.mark.parametrize("broker", ["nats", pytest.param("kafka", marks=pytest.mark.kafka)])
+async def test_sigterm_stops_a_consumer_within_5s_while_its_servers_are_down(
+    broker: str, pg_url: str, unique: str, stack: DevStack, tmp_path: Path
+) -> None:
+    if broker == "kafka":
+        environment = await _kafka_env(pg_url, unique, stack.kafka_bootstrap())
+    else:
+        environment = await _nats_env(pg_url, unique, stack.nats_url())
+    total = 3000
+    await environment.publish([order(f"s{i}-{unique}", i) for i in range(total)])
+    worker = Worker(environment, tmp_path / "consumer.log")
+    try:
+
+        async def some_stored() -> bool:
+            assert worker.process.poll() is None, worker.tail()
+            return await environment.stored() > 0
+
+        await eventually(some_stored, within=60, what="the first batches stored")
+        stack.stop("postgres")
+        stack.kill(broker)
+
+        async def retrying() -> bool:
+            assert worker.process.poll() is None, worker.tail()
+            return "failed, retrying" in worker.log_path.read_text(errors="replace")
+
+        await eventually(retrying, within=30, what="the consumer retrying")
+        started = time.monotonic()
+        code = await asyncio.to_thread(worker.stop, 10)
+        took = time.monotonic() - started
+        assert code == 0, worker.tail()
+        assert took < 5, f"stopped in {took:.1f}s"
+        print(f"{broker}: stopped {took:.2f}s after SIGTERM with its servers down")
+    finally:
+        if worker.process.poll() is None:
+            worker.process.kill()
+            worker.process.wait(10)
+        await asyncio.to_thread(stack.start, "postgres")
+        await asyncio.to_thread(stack.start, broker)
+        await environment.close()
+
+    # Nothing acknowledged was lost: a new consumer stores every order exactly once.
+    worker = Worker(environment, tmp_path / "consumer-after.log")
+    try:
+
+        async def all_stored() -> bool:
+            assert worker.process.poll() is None, worker.tail()
+            return await environment.stored() == total
+
+        await eventually(all_stored, within=90, what="every order stored after the restart")
+        assert worker.stop() == 0
+    finally:
+        if worker.process.poll() is None:
+            worker.process.kill()
+            worker.process.wait(10)
+
+
+async def _nats_env(pg_url: str, unique: str, nats_url: str) -> Env:
+    await migrate(pg_url)
+    values = {
+        "HEXMARKET_POSTGRES_URL": pg_url,
+        "HEXMARKET_ORDERS_STORE": "postgres",
+        "HEXMARKET_ORDERS_BROKER": "nats",
+        "HEXMARKET_ORDERS_TOPIC": f"orders.{unique}",
+        "HEXMARKET_ORDERS_STREAM": f"ORDERS_{unique.upper()}",
+        "HEXMARKET_ORDERS_DLQ_TOPIC": f"orders.dlq.{unique}",
+        "HEXMARKET_ORDERS_GROUP": f"orders-{unique}",
+        "HEXMARKET_INGEST_BATCH_SIZE": "100",
+        "HEXMARKET_INGEST_BATCH_MS": "50",
+        "HEXMARKET_PG_POOL_SIZE": "4",
+        "HEXMARKET_NATS_URL": nats_url,
+        "HEXMARKET_NATS_ACK_WAIT": "5",
+    }
+    settings = Settings(_env_file=None, **_as_init(values))
+    return Env("nats", settings, values)
