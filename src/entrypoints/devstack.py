@@ -557,7 +557,8 @@ class _Kafka(_Server):
             *self._jvm_flags(),
             "kafka.tools.StorageTool",
             "format",
-            f"--cluster-id={cluster_id}",  # one argument: an id may start with "-"
+            "-t",
+            cluster_id,
             "-c",
             str(props),
             "--standalone",

@@ -18,11 +18,12 @@ import logging
 
 import attrs
 
+from core.audit.backoff import Backoff
+from core.audit.waiting import wait_or_stop
 from core.catalog.events import GoodEvent
 from core.errors import BrokerUnavailable, LogStoreError
 from core.ports.audit import LogStore
 from core.ports.bus import Delivery, EventSource, Subscription
-from core.retry import Backoff, wait_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,7 @@ class LogWriter:
         self._batch_size = batch_size
         self._batch_seconds = batch_ms / 1000
         self._idle_wait = idle_wait
-        self._backoff = backoff or Backoff(initial=0.1)
-        self._attempt = 0  # consecutive broker failures
+        self._backoff = backoff or Backoff()
         self.stats = LogWriterStats()
 
     async def collect(self, subscription: Subscription) -> list[Delivery]:
@@ -87,15 +87,14 @@ class LogWriter:
 
     async def store(self, events: list[GoodEvent], stop: asyncio.Event) -> bool:
         """Append ``events`` until it succeeds (True) or ``stop`` is set (False)."""
-        attempt = 0
+        backoff = Backoff(initial=self._backoff.initial, maximum=self._backoff.maximum)
         while True:
             try:
                 await self._store.append(events)
                 return True
             except LogStoreError as exc:
                 self.stats.store_failures += 1
-                delay = self._backoff.delay(attempt)
-                attempt += 1
+                delay = backoff.next()
                 log.warning("log writer: store failed (%s); batch kept, retry in %.2fs", exc, delay)
                 await wait_or_stop(stop, delay)
                 if stop.is_set():
@@ -111,7 +110,7 @@ class LogWriter:
         await subscription.ack(batch)
         self.stats.written += len(batch)
         self.stats.batches += 1
-        self._attempt = 0
+        self._backoff.reset()
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -139,8 +138,7 @@ class LogWriter:
                         )
                 except BrokerUnavailable as exc:
                     self.stats.broker_failures += 1
-                    delay = self._backoff.delay(self._attempt)
-                    self._attempt += 1
+                    delay = self._backoff.next()
                     log.warning("log writer: broker failed (%s); retry in %.2fs", exc, delay)
                     if in_hand is not None:
                         await _settle(in_hand)
