@@ -93,6 +93,28 @@ RAW = "raw ASGI callable, same bytes and headers"
 LITESTAR = "bare Litestar handler"
 
 
+def _against_ceilings(
+    bench: Bench,
+    hexmarket: HttpServer,
+    seen: dict[str, tuple[int, dict[str, str], bytes]],
+    connections: int,
+    *,
+    key: str,
+    title: str,
+    rps: float,
+    p99: float,
+) -> list[Figure]:
+    """Serve hexmarket's answers ``seen`` from the two ceilings, alternate the three servers
+    over the same paths, and return the req/s and p99 rows (targets ``rps``, ``p99``)."""
+    data = prepared(seen)
+    raw = serve_bare(bench, f"raw-{key}", data)
+    litestar = serve_bare(bench, f"litestar-{key}", data, factory="create_app")
+    with running(raw, litestar):
+        contest = _compare(bench, [hexmarket, raw, litestar], list(seen), connections)
+    names = (hexmarket.name, raw.name, litestar.name)
+    return _figures(contest, names, key=key, title=title, rps=rps, p99=p99)
+
+
 def _figures(
     contest: Contest, names: tuple[str, str, str], *, key: str, title: str, rps: float, p99: float
 ) -> list[Figure]:
@@ -158,19 +180,16 @@ def order_get(bench: Bench) -> list[Figure]:
         ]
         if misses:
             raise ProcessError(f"{len(misses)} orders not served as cache hits, e.g. {misses[0]}")
-        data = prepared(seen)
-        raw = serve_bare(bench, "raw-orders", data)
-        litestar = serve_bare(bench, "litestar-orders", data, factory="create_app")
-        with running(raw, litestar):
-            contest = _compare(bench, [hexmarket, raw, litestar], paths, ORDER_CONNECTIONS)
-    return _figures(
-        contest,
-        (hexmarket.name, raw.name, litestar.name),
-        key="order-get",
-        title=f"GET /order/{{uid}} cache hit, {ORDER_CONNECTIONS} conns",
-        rps=0.8,
-        p99=0.67,  # p99 at most 1.5x the ceiling's
-    )
+        return _against_ceilings(
+            bench,
+            hexmarket,
+            seen,
+            ORDER_CONNECTIONS,
+            key="order-get",
+            title=f"GET /order/{{uid}} cache hit, {ORDER_CONNECTIONS} conns",
+            rps=0.8,
+            p99=0.67,  # p99 at most 1.5x the ceiling's
+        )
 
 
 def _post_json(server: HttpServer, path: str, body: dict[str, object]) -> tuple[int, bytes]:
@@ -206,19 +225,16 @@ def goods_list(bench: Bench) -> list[Figure]:
             paths = paths[:2]
         fetch_all(hexmarket, paths)  # fills the cache
         seen = fetch_all(hexmarket, paths)
-        data = prepared(seen)
-        raw = serve_bare(bench, "raw-goods", data)
-        litestar = serve_bare(bench, "litestar-goods", data, factory="create_app")
-        with running(raw, litestar):
-            contest = _compare(bench, [hexmarket, raw, litestar], paths, LIST_CONNECTIONS)
-    return _figures(
-        contest,
-        (hexmarket.name, raw.name, litestar.name),
-        key="goods-list",
-        title=f"GET /goods/list from Redis, {LIST_CONNECTIONS} conns",
-        rps=0.6,
-        p99=0.5,  # p99 at most 2x the ceiling's
-    )
+        return _against_ceilings(
+            bench,
+            hexmarket,
+            seen,
+            LIST_CONNECTIONS,
+            key="goods-list",
+            title=f"GET /goods/list from Redis, {LIST_CONNECTIONS} conns",
+            rps=0.6,
+            p99=0.5,  # p99 at most 2x the ceiling's
+        )
 
 
 # Requests the paths in order from the offset given after `--`, wrapping around at the end
