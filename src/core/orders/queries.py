@@ -106,23 +106,14 @@ class OrderQueries:
             raise ValidationError(
                 details={"order_uid": "must be 1..64 characters of A-Z a-z 0-9 _ -"}
             )
-        key = CACHE_PREFIX + order_uid
-        cached = None
-        if not cache_checked:
-            try:
-                cached = await self._cache.get(key)
-            except CacheUnavailable as exc:
-                self.stats.cache_errors += 1
-                log.warning("order cache unavailable, reading the database: %s", exc)
-        if cached is not None and (entry := unpack(cached)) is not None:
-            self.stats.hits += 1
-            return OrderDocument(body=entry[1], digest=entry[0], cache_hit=True)
+        if not cache_checked and (document := await self.cached(order_uid)) is not None:
+            return document
         self.stats.misses += 1
         body = await self._repository.get(order_uid)
         if body is None:
             raise NotFound(details={"order_uid": order_uid})
         value = pack(body)
-        await self._store(key, value)
+        await self._store(CACHE_PREFIX + order_uid, value)
         return OrderDocument(body=body, digest=value[:DIGEST_SIZE].decode(), cache_hit=False)
 
     async def warm(self, limit: int) -> int:

@@ -55,3 +55,17 @@ def request_header(scope: Scope, name: bytes) -> bytes | None:
         if key.lower() == name:
             return value
     return None
+
+
+def etag_of(digest: str) -> str:
+    """The strong ETag of a document with this digest (``OrderDocument.digest``)."""
+    return f'"{digest}"'
+
+
+def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
+    """RFC 9110 If-None-Match: ``*`` or any listed tag equal under weak comparison."""
+    for candidate in if_none_match.split(b","):
+        tag = candidate.strip()
+        if tag == b"*" or tag.removeprefix(b"W/") == etag:
+            return True
+    return False

@@ -41,6 +41,7 @@ from core.catalog.rules import LIMIT_MAX
 from core.catalog.service import CatalogService
 from core.orders.queries import OrderQueries
 from entrypoints import metrics
+from entrypoints.http.fastpath import etag_matches, etag_of, request_header
 
 ORDER_ROUTE = "/order/{order_uid}"  # as Litestar names the route in ``path_template``
 CACHE_CHECKED = "hexmarket.order_cache_checked"
@@ -89,22 +90,6 @@ def _page(query: bytes) -> tuple[int, int] | None:
     return limit, max(offset, 1)
 
 
-def _if_none_match(scope: Scope) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == b"if-none-match":  # servers hand header names over in lower case
-            return value
-    return None
-
-
-def _matches(if_none_match: bytes, etag: bytes) -> bool:
-    """RFC 9110 If-None-Match: ``*`` or any listed tag equal under weak comparison."""
-    for candidate in if_none_match.split(b","):
-        tag = candidate.strip()
-        if tag == b"*" or tag.removeprefix(b"W/") == etag:
-            return True
-    return False
-
-
 class FrontedLitestar(Litestar):
     """The Litestar application with the hot routes' front (``hot``, set at start-up once the
     services exist; until then every request goes to Litestar)."""
@@ -150,10 +135,10 @@ async def _order(hot: HotRoutes, orders: OrderQueries, uid: str, scope: Scope, s
     if document is None:
         scope.setdefault("state", {})[CACHE_CHECKED] = True  # the handler skips the cache
         return 0
-    etag = b'"%s"' % document.digest.encode()
+    etag = etag_of(document.digest).encode()
     headers = [_HIT, (b"etag", etag), *hot.order_headers, *hot.extra_headers]
-    if_none_match = _if_none_match(scope)
-    if if_none_match is not None and _matches(if_none_match, etag):
+    if_none_match = request_header(scope, b"if-none-match")
+    if if_none_match is not None and etag_matches(if_none_match, etag):
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return 304

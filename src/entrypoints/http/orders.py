@@ -23,7 +23,13 @@ from litestar.types import ASGIApp
 from core.errors import InfrastructureError
 from core.orders.queries import OrderQueries
 from entrypoints import metrics
-from entrypoints.http.fastpath import BytesResponse, json_response, request_header
+from entrypoints.http.fastpath import (
+    BytesResponse,
+    etag_matches,
+    etag_of,
+    json_response,
+    request_header,
+)
 from entrypoints.http.front import CACHE_CHECKED
 from entrypoints.settings import Settings
 
@@ -35,20 +41,6 @@ ORDER_HEADERS = (_IMMUTABLE,)
 """The headers of a found order besides ``ETag`` and ``X-Cache`` (the hot front sends them too)."""
 _HIT = (b"x-cache", b"hit")
 _MISS = (b"x-cache", b"miss")
-
-
-def etag_of(digest: str) -> str:
-    """The strong ETag of a document with this digest (``OrderDocument.digest``)."""
-    return f'"{digest}"'
-
-
-def _matches(if_none_match: str, etag: str) -> bool:
-    """RFC 9110 If-None-Match: ``*`` or any listed tag equal under weak comparison."""
-    for candidate in if_none_match.split(","):
-        tag = candidate.strip()
-        if tag == "*" or tag.removeprefix("W/") == etag:
-            return True
-    return False
 
 
 @get(
@@ -79,10 +71,10 @@ async def get_order(
     request: Request[Any, Any, Any],
 ) -> ASGIApp:
     document = await orders.get(order_uid, cache_checked=CACHE_CHECKED in request.scope["state"])
-    etag = etag_of(document.digest)
-    headers = [_HIT if document.cache_hit else _MISS, (b"etag", etag.encode()), _IMMUTABLE]
+    etag = etag_of(document.digest).encode()
+    headers = [_HIT if document.cache_hit else _MISS, (b"etag", etag), _IMMUTABLE]
     if_none_match = request_header(request.scope, b"if-none-match")
-    if if_none_match and _matches(if_none_match.decode("latin-1"), etag):
+    if if_none_match and etag_matches(if_none_match, etag):
         return BytesResponse(b"", headers, status=304)
     return json_response(document.body, *headers)
 
