@@ -5,11 +5,16 @@
   subject without an entry gets the stream named by upper-casing it and replacing every
   non-alphanumeric character with ``_`` (``orders.dlq`` -> ``ORDERS_DLQ``). Dead letters thus
   sit in their own stream, with their own limits, invisible to consumers of ``ORDERS``.
-- Streams (file storage, ``duplicate_window``) and durable pull consumers (explicit ack,
-  ``ack_wait``) are created idempotently on first use; existing ones are left as they are.
+- Streams (file storage, ``duplicate_window``, the subject's ``Retention`` as ``max_age`` /
+  ``max_bytes``) and durable pull consumers (explicit ack, ``ack_wait``) are created
+  idempotently on first use. An existing stream is updated in place when its subject or its
+  retention differs (never recreated: what it holds stays); consumers are left as they are.
 - Publishing pipelines the batch (``publish_async``: messages leave in order on the one
   connection) and waits for every ``PubAck``. ``key`` travels as ``Nats-Msg-Id``: the stream
-  drops a key it has stored within the duplicate window.
+  drops a key it has stored within the duplicate window. A message larger than the server's
+  ``max_payload`` (1 MB by default) or than the stream accepts is refused for what it is:
+  the call fails with ``MessageRefused`` naming those messages once every other one is
+  acknowledged (never ``BrokerUnavailable``, which the caller retries).
 - Consuming is a pull from the durable through one inbox subscription (``NatsSubscription``).
   When ``ack`` returns, the server has recorded the acks: plain acks, then a double ack of the
   batch's last message, whose reply follows the others. Closing a subscription naks what it
@@ -22,6 +27,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -37,13 +43,19 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
-from core.errors import BrokerUnavailable
-from core.ports.bus import Delivery, OutgoingMessage
+from core.errors import BrokerUnavailable, MessageRefused
+from core.ports.bus import Delivery, OutgoingMessage, Retention
 
 log = logging.getLogger(__name__)
 
 _MSG_ID = "Nats-Msg-Id"
 _STREAM_IN_USE = 10058
+#: JetStream API error codes that refuse a message for what it is (too large for the stream).
+_REFUSED_CODES = frozenset({10054})
+#: Bytes a message's protocol line and header framing may add, beyond payload and headers.
+_FRAMING = 64
+#: Seconds a close may spend draining (or closing) the connection.
+_CLOSE_WAIT = 2.0
 
 
 def stream_for(subject: str, streams: Mapping[str, str]) -> str:
@@ -63,8 +75,10 @@ class NatsEventBus:
         publish_timeout: float = 5.0,
         connect_timeout: float = 2.0,
         publish_window: int = 1000,
+        retention: Mapping[str, Retention] | None = None,
     ) -> None:
         self._url = url
+        self._retention = dict(retention or {})
         self._streams = dict(streams or {})
         self._duplicate_window = duplicate_window
         self._ack_wait = ack_wait
@@ -108,6 +122,7 @@ class NatsEventBus:
         stream = stream_for(subject, self._streams)
         if subject in self._ready:
             return js, stream
+        limits = self._limits(subject)
         try:
             try:
                 info = await js.stream_info(stream)
@@ -119,63 +134,106 @@ class NatsEventBus:
                             subjects=[subject],
                             storage=StorageType.FILE,
                             duplicate_window=self._duplicate_window,
+                            **limits,
                         )
                     )
                 except nats.js.errors.BadRequestError as exc:
                     if exc.err_code != _STREAM_IN_USE:  # someone else just created it
                         raise
             else:
-                subjects = list(info.config.subjects or [])
-                if subject not in subjects:
-                    info.config.subjects = [*subjects, subject]
-                    await js.update_stream(info.config)
+                config = info.config
+                subjects = list(config.subjects or [])
+                changed = subject not in subjects
+                if changed:
+                    config.subjects = [*subjects, subject]
+                for name, value in limits.items():
+                    if getattr(config, name) != value:
+                        setattr(config, name, value)
+                        changed = True
+                if changed:
+                    await js.update_stream(config)
         except (nats.errors.Error, TimeoutError) as exc:
             raise BrokerUnavailable(f"cannot provision stream {stream}: {exc!r}") from exc
         self._ready.add(subject)
         return js, stream
 
+    def _limits(self, subject: str) -> dict[str, Any]:
+        """The stream limits of ``subject``'s retention, as nats-py reports them back."""
+        retention = self._retention.get(subject)
+        if retention is None:
+            return {}
+        return {
+            "max_age": float(retention.max_age) if retention.max_age > 0 else 0.0,
+            "max_bytes": int(retention.max_bytes) if retention.max_bytes > 0 else -1,
+        }
+
     async def publish(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
         if not messages:
             return
         js, stream = await self._ensure_stream(topic)
+        refused: dict[int, str] = {}
         for start in range(0, len(messages), self._publish_window):
-            await self._publish_window_of(
-                js, topic, stream, messages[start : start + self._publish_window]
+            window = messages[start : start + self._publish_window]
+            for offset, reason in (
+                await self._publish_window_of(js, topic, stream, window)
+            ).items():
+                refused[start + offset] = reason
+        if refused:
+            raise MessageRefused(
+                f"JetStream refused {len(refused)} message(s) on {topic}: {refused[min(refused)]}",
+                sorted(refused),
             )
 
     async def _publish_window_of(
         self, js: JetStreamContext, topic: str, stream: str, messages: Sequence[OutgoingMessage]
-    ) -> None:
+    ) -> dict[int, str]:
         """Pipeline ``messages`` and wait for every ``PubAck``, all within ``publish_timeout``.
 
         ``wait_stall=None``: with a timeout, nats-py wraps each publish in a task, so the
         loop yields after every message and the flusher writes each one in its own
         ``send()``; without it nothing yields until the acks are awaited, and the window
         leaves in a few large writes. The deadline still bounds a stall (more publishes
-        pending than the context allows) as well as the acks."""
-        futures: list[asyncio.Future[Any]] = []
+        pending than the context allows) as well as the acks.
+
+        Returns the messages refused for what they are, by position, with the reason. One over
+        the connection's ``max_payload`` is refused before it is sent: nats-py would raise only
+        after registering its ack future, which then never completes."""
+        futures: dict[int, asyncio.Future[Any]] = {}
+        refused: dict[int, str] = {}
+        assert self._nc is not None
+        limit = self._nc.max_payload
         try:
             async with asyncio.timeout(self._publish_timeout):
-                for message in messages:
+                for index, message in enumerate(messages):
                     headers = dict(message.headers)
                     if message.key is not None:
                         headers[_MSG_ID] = message.key
-                    futures.append(
-                        await js.publish_async(
-                            topic,
-                            message.data,
-                            wait_stall=None,
-                            stream=stream,
-                            headers=headers or None,
-                        )
+                    size = len(message.data) + sum(len(k) + len(v) + 4 for k, v in headers.items())
+                    if size + _FRAMING > limit:
+                        refused[index] = f"{size} bytes exceed the server's max_payload {limit}"
+                        continue
+                    futures[index] = await js.publish_async(
+                        topic,
+                        message.data,
+                        wait_stall=None,
+                        stream=stream,
+                        headers=headers or None,
                     )
-                await asyncio.gather(*futures)
+                results = await asyncio.gather(*futures.values(), return_exceptions=True)
         except (nats.errors.Error, TimeoutError) as exc:
             raise BrokerUnavailable(f"JetStream did not acknowledge a publish: {exc!r}") from exc
         finally:
-            for future in futures:
+            for future in futures.values():
                 if not future.done():
                     future.cancel()
+        for index, result in zip(futures, results, strict=True):
+            if not isinstance(result, BaseException):
+                continue
+            if isinstance(result, nats.js.errors.APIError) and result.err_code in _REFUSED_CODES:
+                refused[index] = repr(result)
+                continue
+            raise BrokerUnavailable(f"JetStream did not acknowledge a publish: {result!r}")
+        return refused
 
     async def subscribe(self, topic: str, group: str) -> NatsSubscription:
         js, stream = await self._ensure_stream(topic)
@@ -219,10 +277,14 @@ class NatsEventBus:
         self._subscriptions.clear()
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None and not nc.is_closed:
+            # drain only a live connection, briefly: a stop must stay prompt with NATS away
             try:
-                await nc.drain()
-            except (nats.errors.Error, TimeoutError):
-                await nc.close()
+                if not nc.is_connected:
+                    raise ConnectionError("not connected")
+                await asyncio.wait_for(nc.drain(), _CLOSE_WAIT)
+            except (nats.errors.Error, OSError, TimeoutError):
+                with contextlib.suppress(nats.errors.Error, OSError, TimeoutError):
+                    await asyncio.wait_for(nc.close(), _CLOSE_WAIT)
 
 
 async def _log_error(exc: Exception) -> None:
@@ -362,7 +424,7 @@ class NatsSubscription:
                 await self._nc.publish(m.reply, _NAK)
             if self._sub is not None:
                 await self._sub.unsubscribe()
-        except (nats.errors.Error, TimeoutError) as exc:
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
             log.info("closing a JetStream subscription: %r (unacked ones return on ack_wait)", exc)
 
 

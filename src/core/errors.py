@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 
 class HexmarketError(Exception):
@@ -58,3 +58,14 @@ class BrokerUnavailable(InfrastructureError):
 
 class LogStoreError(InfrastructureError):
     """The audit log store failed or is unreachable."""
+
+
+class MessageRefused(HexmarketError):
+    """The broker refused some published messages for what they are (too large, invalid, not
+    authorised): publishing them unchanged can never succeed, so this is not an
+    ``InfrastructureError`` and is never retried as one. ``refused`` holds their positions in
+    the published sequence; every other message of the call was acknowledged."""
+
+    def __init__(self, message: str, refused: Sequence[int]) -> None:
+        super().__init__(message)
+        self.refused: tuple[int, ...] = tuple(refused)

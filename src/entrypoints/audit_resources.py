@@ -46,6 +46,7 @@ async def init_nats_events_bus(settings: Settings) -> AsyncIterator[NatsEventBus
         _require(settings.nats_url, "nats_url"),
         streams={settings.events_topic: settings.events_stream},
         ack_wait=settings.nats_ack_wait,
+        retention=settings.retention(),
     )
     try:
         yield bus
@@ -57,6 +58,7 @@ async def init_kafka_events_bus(settings: Settings) -> AsyncIterator[KafkaEventB
     bus = KafkaEventBus(
         _require(settings.kafka_bootstrap_servers, "kafka_bootstrap_servers"),
         client_id="hexmarket-audit",
+        retention=settings.retention(),
     )
     try:
         yield bus

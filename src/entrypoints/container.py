@@ -24,12 +24,14 @@ from adapters.kafka_bus import KafkaEventBus
 from adapters.lru_cache import LruCache
 from adapters.memory.bus import MemoryEventBus
 from adapters.memory.catalog import MemoryCatalogStore
+from adapters.memory.dead_letters import MemoryDeadLetterStore
 from adapters.memory.logstore import MemoryLogStore
 from adapters.memory.orders import MemoryOrderRepository
 from adapters.memory.outbox import MemoryOutboxRelay
 from adapters.msgspec_orders import parse_order_fast
 from adapters.nats_bus import NatsEventBus
 from adapters.postgres.catalog import PgCatalogStore
+from adapters.postgres.dead_letters import PgDeadLetterStore
 from adapters.postgres.orders import PgOrderRepository
 from adapters.redis_cache import RedisCache
 from core.audit.logwriter import LogWriter
@@ -143,14 +145,21 @@ class Container(containers.DeclarativeContainer):
             providers.Callable(_require, settings.provided.nats_url, "nats_url"),
             streams=providers.Callable(lambda s: {s.orders_topic: s.orders_stream}, settings),
             ack_wait=settings.provided.nats_ack_wait,
+            retention=settings.provided.retention.call(),
         ),
         kafka=providers.Singleton(
             KafkaEventBus,
             providers.Callable(
                 _require, settings.provided.kafka_bootstrap_servers, "kafka_bootstrap_servers"
             ),
+            retention=settings.provided.retention.call(),
         ),
         memory=providers.Singleton(MemoryEventBus),
+    )
+    dead_letter_store = providers.Selector(
+        providers.Callable(lambda s: s.orders_store, settings),
+        postgres=providers.Singleton(PgDeadLetterStore, pool=pg_pool),
+        memory=providers.Singleton(MemoryDeadLetterStore),
     )
     orders_ingest = providers.Factory(
         IngestOrders,
@@ -159,6 +168,8 @@ class Container(containers.DeclarativeContainer):
         dlq_topic=settings.provided.orders_dlq_topic,
         clock=clock,
         parse=parse_order_fast,
+        dead_letters=dead_letter_store,
+        payload_limit=settings.provided.dead_letter_payload_limit,
     )
 
     # --- audit trail -----------------------------------------------------------------------
@@ -189,6 +200,10 @@ class Container(containers.DeclarativeContainer):
         batch_size=settings.provided.relay_batch_size,
         idle_wait=providers.Callable(lambda s: s.relay_idle_ms / 1000, settings),
         lanes=settings.provided.relay_lanes,
+        keep_sent=providers.Callable(
+            lambda s: s.outbox_keep_sent_hours * 3600 if s.outbox_keep_sent_hours else None,
+            settings,
+        ),
     )
     log_writer = providers.Singleton(
         LogWriter,

@@ -557,8 +557,7 @@ class _Kafka(_Server):
             *self._jvm_flags(),
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id,
+            f"--cluster-id={cluster_id}",  # one argument: an id may start with "-"
             "-c",
             str(props),
             "--standalone",

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.ports.bus import Retention
+
 _URL_SCHEMES: dict[str, tuple[str, ...]] = {
     "postgres_url": ("postgresql://", "postgres://"),
     "redis_url": ("redis://", "rediss://", "unix://"),
@@ -99,6 +101,47 @@ class Settings(BaseSettings):
         "GOODS_EVENTS", description="JetStream stream holding the events subject."
     )
     events_group: str = Field("hexmarket-logs", description="Log writer group / durable name.")
+
+    dead_letter_payload_limit: int = Field(
+        65536,
+        ge=1024,
+        description="Payload bytes kept in a dead letter the broker refused whole (bounded).",
+    )
+
+    # --- retention (what the brokers keep) ---------------------------------------------------
+    orders_retention_hours: float = Field(
+        168, ge=0, description="Hours the orders topic / stream keeps a message (0: forever)."
+    )
+    events_retention_hours: float = Field(
+        168, ge=0, description="Hours the audit events topic / stream keeps one (0: forever)."
+    )
+    dlq_retention_hours: float = Field(
+        720, ge=0, description="Hours the dead-letter topic / stream keeps one (0: forever)."
+    )
+    topic_max_bytes: int = Field(
+        10 * 1024**3,
+        ge=0,
+        description="Bytes each of those topics / streams keeps, oldest dropped first"
+        " (Kafka: split over the partitions; 0: no limit).",
+    )
+
+    outbox_keep_sent_hours: float = Field(
+        24,
+        ge=0,
+        description="Hours a sent outbox row is kept before the relay deletes it (0: forever).",
+    )
+
+    def retention(self) -> dict[str, Retention]:
+        """Each topic the project creates, with what its broker keeps of it."""
+
+        def keep(hours: float) -> Retention:
+            return Retention(max_age=hours * 3600, max_bytes=self.topic_max_bytes)
+
+        return {
+            self.orders_topic: keep(self.orders_retention_hours),
+            self.orders_dlq_topic: keep(self.dlq_retention_hours),
+            self.events_topic: keep(self.events_retention_hours),
+        }
 
     # --- batching ------------------------------------------------------------------------------
     ingest_batch_size: int = Field(1000, ge=1, description="Orders per ingest batch, at most.")

@@ -26,11 +26,11 @@ from confluent_kafka import Consumer, TopicPartition
 from adapters.clickhouse_log import ClickHouseLogStore
 from adapters.kafka_bus import KafkaEventBus
 from adapters.nats_bus import NatsEventBus, stream_for
-from core.audit.backoff import Backoff
 from core.audit.logwriter import LogWriter
 from core.catalog.events import GoodEvent
 from core.contracts.logstore import event
 from core.ports.bus import EventBus, OutgoingMessage
+from core.retry import Backoff
 
 KAFKA_PARTITIONS = 6  # what the container's KafkaEventBus creates
 

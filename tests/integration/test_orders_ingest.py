@@ -21,8 +21,9 @@ import pytest
 from adapters.nats_bus import NatsEventBus
 from adapters.postgres.migrate import migrate
 from core.contracts.orders import example_document
-from core.orders.ingest import Backoff, OrderConsumer
+from core.orders.ingest import OrderConsumer
 from core.ports.bus import EventBus, OutgoingMessage
+from core.retry import Backoff
 from entrypoints.container import Container
 from entrypoints.devstack import DevStack
 from entrypoints.settings import Settings

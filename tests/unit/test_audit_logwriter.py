@@ -8,11 +8,11 @@ from typing import Any
 
 from adapters.memory.bus import MemoryEventBus
 from adapters.memory.logstore import MemoryLogStore
-from core.audit.backoff import Backoff
 from core.audit.logwriter import LogWriter
 from core.catalog.events import GoodEvent
 from core.contracts.logstore import event
 from core.ports.bus import Delivery, OutgoingMessage, Subscription
+from core.retry import Backoff
 
 TOPIC, GROUP = "goods.events", "logs"
 

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from adapters.memory.bus import MemoryEventBus
 from adapters.memory.catalog import MemoryCatalogStore
 from adapters.memory.outbox import MemoryOutboxRelay
-from core.audit.backoff import Backoff
 from core.audit.relay import OutboxRelay
 from core.catalog.events import GoodEvent
 from core.contracts.logstore import event
 from core.errors import BrokerUnavailable
 from core.ports.bus import OutgoingMessage
+from core.retry import Backoff
 
 TOPIC = "goods.events"
 

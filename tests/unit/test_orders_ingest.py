@@ -16,8 +16,9 @@ import pytest
 from adapters.memory.bus import MemoryEventBus
 from adapters.memory.orders import MemoryOrderRepository
 from core.contracts.orders import example_document
-from core.orders.ingest import Backoff, IngestOrders, OrderConsumer
+from core.orders.ingest import IngestOrders, OrderConsumer
 from core.ports.bus import OutgoingMessage
+from core.retry import Backoff
 
 TOPIC, DLQ, GROUP = "orders", "orders.dlq", "hexmarket-orders"
 SAMPLE = (Path(__file__).parents[1] / "data" / "model.json").read_bytes()

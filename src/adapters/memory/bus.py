@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from core.errors import BrokerUnavailable
+from core.errors import BrokerUnavailable, MessageRefused
 from core.ports.bus import Delivery, OutgoingMessage
 
 
@@ -44,8 +44,10 @@ class MemoryEventBus:
     JetStream duplicate window that never ends). Off, it behaves like Kafka: every publish is
     stored."""
 
-    def __init__(self, *, dedupe_by_key: bool = True) -> None:
+    def __init__(self, *, dedupe_by_key: bool = True, max_message_bytes: int | None = None) -> None:
         self.dedupe_by_key = dedupe_by_key
+        #: like a broker's message size limit: larger messages are refused (``MessageRefused``)
+        self.max_message_bytes = max_message_bytes
         self.available = True
         self._topics: dict[str, list[_Stored]] = {}
         self._keys: dict[str, set[str]] = {}
@@ -72,12 +74,21 @@ class MemoryEventBus:
             return
         log = self._topics.setdefault(topic, [])
         keys = self._keys.setdefault(topic, set())
-        for message in messages:
+        limit = self.max_message_bytes
+        refused: list[int] = []
+        for index, message in enumerate(messages):
+            if limit is not None and len(message.data) > limit:
+                refused.append(index)
+                continue
             if message.key is not None and self.dedupe_by_key:
                 if message.key in keys:
                     continue
                 keys.add(message.key)
             log.append(_Stored(data=message.data, key=message.key, headers=dict(message.headers)))
+        if refused:
+            async with self._condition():
+                self._condition().notify_all()
+            raise MessageRefused(f"{len(refused)} message(s) over {limit} bytes", refused)
         async with self._condition():
             self._condition().notify_all()
 

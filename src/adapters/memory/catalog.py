@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
@@ -80,6 +80,14 @@ class MemoryCatalogStore:
             attrs.evolve(r, sent_at=now) if r.id in wanted and r.sent_at is None else r
             for r in self._state.outbox
         ]
+
+    def prune_outbox_sent(self, older_than: float, limit: int) -> int:
+        """Drop up to ``limit`` records sent more than ``older_than`` seconds ago."""
+        cutoff = self._clock.now() - timedelta(seconds=older_than)
+        old = [r.id for r in self._state.outbox if r.sent_at is not None and r.sent_at < cutoff]
+        gone = set(old[:limit])
+        self._state.outbox = [r for r in self._state.outbox if r.id not in gone]
+        return len(gone)
 
 
 class MemoryCatalogUnitOfWork:

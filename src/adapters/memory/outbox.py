@@ -53,6 +53,10 @@ class MemoryOutboxRelay:
         finally:
             self._held -= ids
 
+    async def prune_sent(self, older_than: float, limit: int) -> int:
+        async with self._store.unit_of_work():  # as for the marks: an open one would undo it
+            return self._store.prune_outbox_sent(older_than, limit)
+
     async def wait_for_new(self, timeout: float) -> None:  # noqa: ASYNC109
         signal = self._store.outbox_signal
         with contextlib.suppress(TimeoutError):

@@ -5,6 +5,9 @@ that lives as long as the claim: several relays share the table without publishi
 twice concurrently, and a relay that dies releases its rows with its connection. ``mark_sent``
 sets ``sent_at`` in that same transaction, committed when the claim exits cleanly.
 
+``prune_sent`` deletes the oldest sent rows past their retention through ``outbox_sent_idx``
+(migration ``0006``), a small batch per call, so sent rows do not accumulate forever.
+
 ``wait_for_new`` listens on ``hexmarket_outbox`` (the table's insert trigger notifies at commit)
 over one dedicated autocommit connection; if that connection cannot be had it degrades to
 waiting the timeout (a short poll).
@@ -34,6 +37,16 @@ WHERE sent_at IS NULL
 ORDER BY id
 LIMIT %s
 FOR UPDATE SKIP LOCKED
+"""
+
+_PRUNE = """
+DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox
+    WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(secs => %s)
+    ORDER BY sent_at
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
 """
 
 
@@ -75,6 +88,14 @@ class PgOutboxRelay:
                 )
         except (psycopg.Error, PoolTimeout) as exc:
             raise StorageError(f"outbox claim failed: {exc}") from exc
+
+    async def prune_sent(self, older_than: float, limit: int) -> int:
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(_PRUNE, (older_than, limit))
+                return cur.rowcount
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StorageError(f"outbox prune failed: {exc}") from exc
 
     async def _listen(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
         if self._listener is None or self._listener.closed:

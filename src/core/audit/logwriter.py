@@ -18,12 +18,11 @@ import logging
 
 import attrs
 
-from core.audit.backoff import Backoff
-from core.audit.waiting import wait_or_stop
 from core.catalog.events import GoodEvent
 from core.errors import BrokerUnavailable, LogStoreError
 from core.ports.audit import LogStore
 from core.ports.bus import Delivery, EventSource, Subscription
+from core.retry import Backoff, wait_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,8 @@ class LogWriter:
         self._batch_size = batch_size
         self._batch_seconds = batch_ms / 1000
         self._idle_wait = idle_wait
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff(initial=0.1)
+        self._attempt = 0  # consecutive broker failures
         self.stats = LogWriterStats()
 
     async def collect(self, subscription: Subscription) -> list[Delivery]:
@@ -87,14 +87,15 @@ class LogWriter:
 
     async def store(self, events: list[GoodEvent], stop: asyncio.Event) -> bool:
         """Append ``events`` until it succeeds (True) or ``stop`` is set (False)."""
-        backoff = Backoff(initial=self._backoff.initial, maximum=self._backoff.maximum)
+        attempt = 0
         while True:
             try:
                 await self._store.append(events)
                 return True
             except LogStoreError as exc:
                 self.stats.store_failures += 1
-                delay = backoff.next()
+                delay = self._backoff.delay(attempt)
+                attempt += 1
                 log.warning("log writer: store failed (%s); batch kept, retry in %.2fs", exc, delay)
                 await wait_or_stop(stop, delay)
                 if stop.is_set():
@@ -110,7 +111,7 @@ class LogWriter:
         await subscription.ack(batch)
         self.stats.written += len(batch)
         self.stats.batches += 1
-        self._backoff.reset()
+        self._attempt = 0
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -138,7 +139,8 @@ class LogWriter:
                         )
                 except BrokerUnavailable as exc:
                     self.stats.broker_failures += 1
-                    delay = self._backoff.next()
+                    delay = self._backoff.delay(self._attempt)
+                    self._attempt += 1
                     log.warning("log writer: broker failed (%s); retry in %.2fs", exc, delay)
                     if in_hand is not None:
                         await _settle(in_hand)

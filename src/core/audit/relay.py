@@ -14,11 +14,10 @@ import logging
 
 import attrs
 
-from core.audit.backoff import Backoff
-from core.audit.waiting import first_of, wait_or_stop
 from core.errors import BrokerUnavailable, StorageError
 from core.ports.audit import OutboxRelayStore
 from core.ports.bus import EventPublisher, OutgoingMessage
+from core.retry import Backoff, first_of, wait_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +27,11 @@ class RelayStats:
     published: int = 0
     rounds: int = 0
     failures: int = 0
+    pruned: int = 0
+
+
+#: Sent records deleted per prune statement: a short transaction that never holds the relay.
+PRUNE_BATCH = 1000
 
 
 class OutboxRelay:
@@ -38,7 +42,11 @@ class OutboxRelay:
     so one round's database work overlaps another's wait for broker acks. Each round still
     marks its own batch sent only after the broker acknowledged all of it. With more than one
     lane, batches may reach the broker out of outbox order (as with several relays); with
-    ``lanes=1`` they keep it."""
+    ``lanes=1`` they keep it.
+
+    With ``keep_sent`` (seconds), sent records older than that are deleted while the relay is
+    idle, ``PRUNE_BATCH`` at a time and at most once per ``prune_every`` seconds while there is
+    nothing to prune: never in a round, so pruning does not slow the relay down."""
 
     def __init__(
         self,
@@ -49,13 +57,19 @@ class OutboxRelay:
         idle_wait: float = 1.0,
         lanes: int = 2,
         backoff: Backoff | None = None,
+        keep_sent: float | None = None,
+        prune_every: float = 60.0,
     ) -> None:
         self._store = store
+        self._keep_sent = keep_sent
+        self._prune_every = prune_every
+        self._next_prune = 0.0
         self._publisher = publisher
         self._batch_size = batch_size
         self._lanes = max(1, lanes)
         self._idle_wait = idle_wait
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff(initial=0.1)
+        self._attempt = 0  # consecutive failed rounds
         self.stats = RelayStats()
 
     @property
@@ -99,19 +113,35 @@ class OutboxRelay:
                         await self._settle(rounds)
                         rounds = set()
                         self.stats.failures += 1
-                        delay = self._backoff.next()
+                        delay = self._backoff.delay(self._attempt)
+                        self._attempt += 1
                         log.warning("outbox relay: %s; retrying in %.2fs", failure, delay)
                         await wait_or_stop(stop, delay)
                         break
-                    self._backoff.reset()
+                    self._attempt = 0
                     drained = drained or any(t.result() < self._batch_size for t in done)
                     if not drained:
                         rounds.add(asyncio.ensure_future(self.relay_once()))
                 else:
                     if drained and not stop.is_set():
+                        await self._prune()
                         await first_of(stop, self._store.wait_for_new(self._idle_wait))
         finally:
             await self._settle(rounds)
+
+    async def _prune(self) -> None:
+        """One batch of sent records past ``keep_sent``, if it is time to look."""
+        loop = asyncio.get_running_loop()
+        if self._keep_sent is None or loop.time() < self._next_prune:
+            return
+        try:
+            pruned = await self._store.prune_sent(self._keep_sent, PRUNE_BATCH)
+        except StorageError as exc:
+            log.warning("outbox prune failed (%s); trying again later", exc)
+            pruned = 0
+        self.stats.pruned += pruned
+        if pruned < PRUNE_BATCH:
+            self._next_prune = loop.time() + self._prune_every
 
     @staticmethod
     async def _settle(rounds: set[asyncio.Task[int]]) -> None:

@@ -5,6 +5,9 @@ The effect is exactly once: the broker delivers at least once, the repository's 
 idempotent by ``order_uid``, and acknowledgement strictly follows the database commit. Transient
 failures (``StorageError``, ``BrokerUnavailable``) are retried with capped exponential backoff
 and full jitter, forever (until asked to stop); they never dead-letter or skip a message.
+Permanent ones are handled for the one message they concern: a dead letter the broker refuses
+(``MessageRefused``: too large, say) is published again as a bounded envelope, and one refused
+even then is kept in the ``DeadLetterStore``; the batch goes on either way.
 """
 
 from __future__ import annotations
@@ -13,20 +16,21 @@ import asyncio
 import base64
 import contextlib
 import functools
+import hashlib
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import attrs
 
-from core.errors import InfrastructureError
+from core.errors import InfrastructureError, MessageRefused
 from core.orders.model import Order
 from core.orders.parsing import OrderParser, Rejection, parse_order
 from core.ports.bus import Delivery, EventPublisher, EventSource, OutgoingMessage, Subscription
 from core.ports.clock import Clock
-from core.ports.orders import OrderRepository
+from core.ports.orders import DeadLetterStore, OrderRepository
+from core.retry import Backoff, Stopped, until_stopped, wait_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -39,37 +43,75 @@ class BatchReport:
     inserted: int
     duplicates: int
     dead_lettered: int
+    #: dead letters published as a bounded envelope (the broker refused them whole)
+    truncated: int = 0
+    #: dead letters the broker refused even bounded, kept in the ``DeadLetterStore``
+    kept: int = 0
+
+
+#: Errors listed in a bounded dead letter, at most (the rest are counted).
+BOUNDED_ERRORS = 50
+_BOUNDED_KEY = 256
 
 
 def dead_letter_envelope(
-    delivery: Delivery, rejection: Rejection, received_at: str
+    delivery: Delivery, rejection: Rejection, received_at: str, *, limit: int | None = None
 ) -> dict[str, Any]:
     """The dead-letter document: ``{reason, errors, source, received_at, key, payload,
     payload_encoding}``. ``payload`` is always present and keeps the message verbatim: its text
     when the bytes are UTF-8 (``payload_encoding`` ``"utf-8"``), else the exact bytes in
-    standard base64 (``payload_encoding`` ``"base64"``)."""
+    standard base64 (``payload_encoding`` ``"base64"``).
+
+    With ``limit`` (the bounded envelope, for a message whose whole envelope the broker
+    refused) ``payload`` keeps only the first ``limit`` bytes of the message (cut back to a
+    whole UTF-8 character), and ``payload_truncated: true``, ``payload_size`` (bytes) and
+    ``payload_sha256`` (hex) identify the original; ``errors`` keeps the first
+    ``BOUNDED_ERRORS`` (``errors_omitted`` counts the rest) and ``key`` its first 256
+    characters."""
+    data = delivery.data
+    errors = rejection.errors_as_json()
+    key = delivery.key
+    extra: dict[str, Any] = {}
+    if limit is not None:
+        extra = {
+            "payload_truncated": True,
+            "payload_size": len(data),
+            "payload_sha256": hashlib.sha256(data).hexdigest(),
+        }
+        if len(errors) > BOUNDED_ERRORS:
+            extra["errors_omitted"] = len(errors) - BOUNDED_ERRORS
+            errors = errors[:BOUNDED_ERRORS]
+        if key is not None:
+            key = key[:_BOUNDED_KEY]
     try:
-        payload, encoding = delivery.data.decode("utf-8"), "utf-8"
+        payload, encoding = data.decode("utf-8"), "utf-8"
+        if limit is not None:
+            payload = data[: max(limit, 0)].decode("utf-8", errors="ignore")
     except UnicodeDecodeError:
-        payload, encoding = base64.b64encode(delivery.data).decode("ascii"), "base64"
+        cut = data if limit is None else data[: max(limit, 0)]
+        payload, encoding = base64.b64encode(cut).decode("ascii"), "base64"
     return {
         "reason": rejection.reason,
-        "errors": rejection.errors_as_json(),
+        "errors": errors,
         "source": dict(delivery.source),
         "received_at": received_at,
-        "key": delivery.key,
+        "key": key,
         "payload": payload,
         "payload_encoding": encoding,
+        **extra,
     }
 
 
 @attrs.frozen(kw_only=True)
 class PreparedBatch:
-    """A batch after parsing: the messages as delivered, the valid orders, the dead letters."""
+    """A batch after parsing: the messages as delivered, the valid orders, the dead letters
+    (``rejected`` holds, for each of ``dead``, the delivery and why it was refused)."""
 
     deliveries: Sequence[Delivery]
     orders: Sequence[Order]
     dead: Sequence[OutgoingMessage]
+    rejected: Sequence[tuple[Delivery, Rejection]] = ()
+    received_at: str = ""
 
 
 def _source_id(delivery: Delivery) -> str:
@@ -84,7 +126,9 @@ class IngestOrders:
     re-published under the same de-duplication key).
 
     ``parse`` turns message bytes into an ``Order`` or a ``Rejection``; the default is the
-    reference ``parse_order``, and any replacement must agree with it."""
+    reference ``parse_order``, and any replacement must agree with it. ``payload_limit`` bounds
+    the payload of a dead letter the broker refused whole; ``dead_letters`` keeps those refused
+    even bounded (without one, such a batch fails with the broker's ``MessageRefused``)."""
 
     def __init__(
         self,
@@ -94,12 +138,16 @@ class IngestOrders:
         dlq_topic: str,
         clock: Clock,
         parse: OrderParser = parse_order,
+        dead_letters: DeadLetterStore | None = None,
+        payload_limit: int = 65536,
     ) -> None:
         self._repository = repository
         self._publisher = publisher
         self._dlq_topic = dlq_topic
         self._clock = clock
         self._parse = parse
+        self._dead_letters = dead_letters
+        self._payload_limit = payload_limit
 
     async def handle(self, deliveries: Sequence[Delivery]) -> BatchReport:
         """``store(prepare(deliveries))``."""
@@ -110,6 +158,7 @@ class IngestOrders:
         Pure computation: no I/O, never raises for any message content."""
         orders: list[Order] = []
         dead: list[OutgoingMessage] = []
+        rejected: list[tuple[Delivery, Rejection]] = []
         received_at = self._clock.now().isoformat()
         parse = self._parse
         for delivery in deliveries:
@@ -117,15 +166,15 @@ class IngestOrders:
             if isinstance(parsed, Order):
                 orders.append(parsed)
                 continue
-            envelope = dead_letter_envelope(delivery, parsed, received_at)
-            dead.append(
-                OutgoingMessage(
-                    data=json.dumps(envelope, ensure_ascii=False).encode("utf-8"),
-                    key=f"dlq:{_source_id(delivery)}",
-                    headers={"reason": parsed.reason},
-                )
-            )
-        return PreparedBatch(deliveries=tuple(deliveries), orders=orders, dead=dead)
+            dead.append(_dead_letter(delivery, parsed, received_at, None))
+            rejected.append((delivery, parsed))
+        return PreparedBatch(
+            deliveries=tuple(deliveries),
+            orders=orders,
+            dead=dead,
+            rejected=rejected,
+            received_at=received_at,
+        )
 
     async def store(self, batch: PreparedBatch) -> BatchReport:
         """Commit the valid orders, then publish the dead letters. Safe to repeat."""
@@ -133,36 +182,59 @@ class IngestOrders:
         if batch.orders:
             result = await self._repository.add_many(batch.orders)
             inserted, duplicates = result.inserted, result.duplicates
+        truncated = kept = 0
         if batch.dead:
-            await self._publisher.publish(self._dlq_topic, batch.dead)
+            truncated, kept = await self._publish_dead(batch)
         return BatchReport(
             received=len(batch.deliveries),
             inserted=inserted,
             duplicates=duplicates,
             dead_lettered=len(batch.dead),
+            truncated=truncated,
+            kept=kept,
         )
 
+    async def _publish_dead(self, batch: PreparedBatch) -> tuple[int, int]:
+        """Publish the dead letters; those the broker refuses whole go again bounded, and those
+        refused even then into the dead-letter store. Returns ``(truncated, kept)``."""
+        try:
+            await self._publisher.publish(self._dlq_topic, batch.dead)
+            return 0, 0
+        except MessageRefused as exc:
+            if len(batch.rejected) != len(batch.dead):
+                raise
+            refused = [batch.rejected[i] for i in exc.refused]
+            log.warning("the broker refused %d dead letter(s) whole: %s", len(refused), exc)
+        bounded = [
+            _dead_letter(delivery, rejection, batch.received_at, self._payload_limit)
+            for delivery, rejection in refused
+        ]
+        try:
+            await self._publisher.publish(self._dlq_topic, bounded)
+            return len(bounded), 0
+        except MessageRefused as exc:
+            if self._dead_letters is None:
+                raise
+            kept = [bounded[i] for i in exc.refused]
+            log.error(
+                "the broker refused %d bounded dead letter(s); keeping them in the dead-letter"
+                " store: %s",
+                len(kept),
+                exc,
+            )
+        await self._dead_letters.keep(self._dlq_topic, kept)
+        return len(bounded) - len(kept), len(kept)
 
-@attrs.frozen(kw_only=True, slots=True)
-class Backoff:
-    """Capped exponential backoff with full jitter: attempt ``n`` (from 0) waits a uniform
-    random time in ``[0, min(maximum, initial * 2**n)]``."""
 
-    initial: float = 0.05
-    maximum: float = 5.0
-    rng: random.Random = attrs.field(factory=random.Random, eq=False)
-
-    def delay(self, attempt: int) -> float:
-        ceiling = min(self.maximum, self.initial * (2 ** min(attempt, 30)))
-        return self.rng.uniform(0, ceiling)
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep ``seconds`` or until ``stop`` is set, whichever is first."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return
+def _dead_letter(
+    delivery: Delivery, rejection: Rejection, received_at: str, limit: int | None
+) -> OutgoingMessage:
+    envelope = dead_letter_envelope(delivery, rejection, received_at, limit=limit)
+    return OutgoingMessage(
+        data=json.dumps(envelope, ensure_ascii=False).encode("utf-8"),
+        key=f"dlq:{_source_id(delivery)}",
+        headers={"reason": rejection.reason},
+    )
 
 
 @attrs.define(kw_only=True)
@@ -172,6 +244,8 @@ class ConsumerStats:
     inserted: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
+    truncated: int = 0
+    kept: int = 0
     retries: int = 0
 
 
@@ -216,11 +290,15 @@ class OrderConsumer:
     async def _retry(
         self, what: str, call: Callable[[], Awaitable[T]], stop: asyncio.Event
     ) -> T | None:
-        """``call()`` until it succeeds; ``None`` if ``stop`` was set while failing."""
+        """``call()`` until it succeeds; ``None`` if ``stop`` was set while failing, or if a
+        call was still running ``STOP_GRACE`` seconds after stop was asked (then cancelled)."""
         attempt = 0
         while True:
             try:
-                return await call()
+                return await until_stopped(stop, call())
+            except Stopped:
+                log.info("%s abandoned: stopping", what)
+                return None
             except InfrastructureError as exc:
                 self.stats.retries += 1
                 delay = self._backoff.delay(attempt)
@@ -230,7 +308,7 @@ class OrderConsumer:
                 attempt += 1
                 if stop.is_set():
                     return None
-                await _pause(stop, delay)
+                await wait_or_stop(stop, delay)
                 if stop.is_set():
                     return None
 
@@ -338,6 +416,8 @@ class OrderConsumer:
         self.stats.inserted += report.inserted
         self.stats.duplicates += report.duplicates
         self.stats.dead_lettered += report.dead_lettered
+        self.stats.truncated += report.truncated
+        self.stats.kept += report.kept
         if self._on_batch is not None:
             self._on_batch(report)
         log.info(
@@ -346,5 +426,13 @@ class OrderConsumer:
             report.inserted,
             report.duplicates,
             report.dead_lettered,
+            extra={
+                "received": report.received,
+                "inserted": report.inserted,
+                "duplicates": report.duplicates,
+                "dead_lettered": report.dead_lettered,
+                "truncated": report.truncated,
+                "kept": report.kept,
+            },
         )
         return True

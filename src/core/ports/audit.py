@@ -73,6 +73,12 @@ class OutboxRelayStore(Protocol):
         Raises ``StorageError`` when the database is unreachable."""
         ...
 
+    async def prune_sent(self, older_than: float, limit: int) -> int:
+        """Delete up to ``limit`` records sent more than ``older_than`` seconds ago, oldest
+        first, in one short transaction; returns how many. Unsent records are never touched.
+        Raises ``StorageError`` when the database is unreachable."""
+        ...
+
     async def wait_for_new(self, timeout: float) -> None:  # noqa: ASYNC109
         """Return when records may have been added since the last claim, or after ``timeout``
         seconds, whichever comes first. Spurious wake-ups are allowed; missed ones are not

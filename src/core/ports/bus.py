@@ -27,6 +27,15 @@ from typing import Protocol
 import attrs
 
 
+@attrs.frozen(kw_only=True, slots=True)
+class Retention:
+    """What a broker keeps of one topic: messages older than ``max_age`` seconds, or beyond
+    ``max_bytes`` in total (oldest first), are dropped. 0 means no limit."""
+
+    max_age: float = 0.0
+    max_bytes: int = 0
+
+
 @attrs.frozen(kw_only=True)
 class OutgoingMessage:
     """A message to publish. ``key`` is both the de-duplication id (JetStream ``Nats-Msg-Id``)

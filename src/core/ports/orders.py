@@ -8,6 +8,7 @@ from typing import Protocol
 import attrs
 
 from core.orders.model import Order
+from core.ports.bus import OutgoingMessage
 
 
 @attrs.frozen(kw_only=True, slots=True)
@@ -42,4 +43,18 @@ class OrderRepository(Protocol):
 
     async def count(self) -> int:
         """How many orders are stored."""
+        ...
+
+
+class DeadLetterStore(Protocol):
+    """The last resort for dead letters the broker refuses even in their bounded form."""
+
+    async def keep(self, topic: str, letters: Sequence[OutgoingMessage]) -> int:
+        """Store ``letters`` (meant for ``topic``) durably, idempotent by ``key``: a letter
+        whose key is kept already is not stored again. Returns how many were new. Raises
+        ``StorageError`` if the store is unreachable; then none of this call's are kept."""
+        ...
+
+    async def count(self) -> int:
+        """How many dead letters are kept."""
         ...
