@@ -9,8 +9,8 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type:
 
 from adapters.kafka_bus import KafkaEventBus
 from adapters.nats_bus import NatsEventBus
-from core.errors import BrokerUnavailable
 from core.contracts.bus import drain
+from core.errors import BrokerUnavailable
 from core.ports.bus import OutgoingMessage, Retention
 from entrypoints.container import Container
 from entrypoints.settings import Settings
@@ -61,7 +61,8 @@ async def test_a_stream_larger_than_the_nats_store_is_refused_in_words(
     finally:
         await bus.close()
     message = str(raised.value)
-    assert "insufficient storage" in message and "HEXMARKET_TOPIC_MAX_BYTES" in message, message
+    assert "insufficient storage" in message, message
+    assert "HEXMARKET_TOPIC_MAX_BYTES" in message, message
 
 
 @pytest.mark.kafka
