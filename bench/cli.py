@@ -29,6 +29,7 @@ SUITES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("good-create", ("postgres", "redis", "nats"), "bench.fig_create:good_create"),
     ("ingest-kafka", ("postgres", "kafka"), "bench.fig_ingest:ingest_kafka"),
     ("ingest-nats", ("postgres", "nats"), "bench.fig_ingest:ingest_nats"),
+    ("consumer-startup", ("postgres", "nats"), "bench.fig_startup:consumer_startup"),
     ("audit", ("postgres", "nats"), "bench.fig_audit:audit"),
     ("memory", ("postgres", "redis", "nats"), "bench.fig_http:memory"),
 )
