@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from core.errors import ValidationError
 
 NAME_MAX = 255
@@ -11,13 +13,23 @@ LIMIT_DEFAULT, LIMIT_MAX = 10, 1000
 OFFSET_DEFAULT = 1
 
 
+_BIDI_CONTROLS = frozenset({"LRE", "RLE", "LRO", "RLO", "PDF", "LRI", "RLI", "FSI", "PDI"})
+
+
 def clean_name(name: str, field: str = "name") -> str:
-    """The name trimmed of surrounding whitespace; 1..255 characters after trimming."""
+    """The name trimmed of surrounding whitespace; 1..255 characters after trimming, at least
+    one of them visible (a letter, digit, punctuation or symbol: not only zero-width or
+    combining characters), and no bidirectional override or isolate (which reorder the text
+    shown around the name)."""
     trimmed = name.strip()
     if "\x00" in trimmed:
         raise ValidationError(details={field: "must not contain NUL characters"})
     if not trimmed:
         raise ValidationError(details={field: "must not be empty"})
+    if any(unicodedata.bidirectional(c) in _BIDI_CONTROLS for c in trimmed):
+        raise ValidationError(details={field: "must not contain bidirectional controls"})
+    if not any(unicodedata.category(c)[0] in "LNPS" for c in trimmed):
+        raise ValidationError(details={field: "must contain a visible character"})
     if len(trimmed) > NAME_MAX:
         raise ValidationError(details={field: f"must be at most {NAME_MAX} characters"})
     return trimmed

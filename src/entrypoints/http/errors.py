@@ -33,6 +33,7 @@ _DOMAIN: dict[type[DomainError], tuple[int, int]] = {
 _HTTP_MESSAGES: dict[int, tuple[int, str]] = {
     400: (CODE_VALIDATION, "errors.common.validation"),
     401: (CODE_VALIDATION, "errors.common.unauthorized"),
+    403: (CODE_VALIDATION, "errors.common.forbidden"),
     404: (CODE_NOT_FOUND, "errors.common.notFound"),
     405: (CODE_VALIDATION, "errors.common.methodNotAllowed"),
     409: (CODE_CONFLICT, "errors.common.conflict"),
