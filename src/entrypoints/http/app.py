@@ -12,11 +12,12 @@ from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from entrypoints.container import Container, resolve
 from entrypoints.http import edge
@@ -24,6 +25,7 @@ from entrypoints.http.auth import guards
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.front import FrontedLitestar, HotRoutes
 from entrypoints.http.orders import ORDER_HEADERS
+from entrypoints.http.schema import LocalSwaggerUI, not_found_envelope, refine
 from entrypoints.metrics import latency_middleware
 
 # Each route module exposes ROUTES (handlers / routers) and DEPENDENCIES (name -> provider).
@@ -127,9 +129,20 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
             title="hexmarket",
             version=_version(),
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[LocalSwaggerUI(path="/swagger"), JsonRenderPlugin()],
+            openapi_router=Router(
+                "/schema",
+                route_handlers=[],
+                include_in_schema=False,
+                after_request=not_found_envelope,
+            ),
         ),
         debug=debug,
+    )
+    # generated once now (the routes are known), then told what Litestar cannot say
+    refine(
+        app.plugins.get(OpenAPIPlugin).provide_openapi_schema(),
+        token_required=bool(settings.api_token),
     )
     app.served_hosts = edge.host_names(settings.allowed_hosts)
     app.edge_headers = edge.SECURITY_HEADERS

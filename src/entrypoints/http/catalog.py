@@ -8,6 +8,7 @@ becomes a 400 in the error envelope with ``details`` naming the field as the cli
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -21,21 +22,50 @@ from litestar.types import ASGIApp
 from litestar.utils.scope.state import ScopeState
 
 from core.catalog.models import Good, GoodsPage, Project
-from core.catalog.rules import LIMIT_MAX, PRIORITY_MAX
+from core.catalog.rules import (
+    DESCRIPTION_MAX,
+    DESCRIPTION_PATTERN,
+    LIMIT_MAX,
+    NAME_MAX,
+    NAME_PATTERN,
+    PRIORITY_MAX,
+    clean_description,
+    clean_name,
+)
 from core.catalog.service import CatalogService
 from core.errors import ValidationError
-from entrypoints.http.errors import CODE_VALIDATION, EXCEPTION_HANDLERS, envelope
+from entrypoints.http.errors import (
+    BAD_REQUEST,
+    CODE_VALIDATION,
+    EXCEPTION_HANDLERS,
+    MUTATION,
+    UNAVAILABLE,
+    envelope,
+    error,
+)
 from entrypoints.http.fastpath import json_response
 
 # --- bodies ----------------------------------------------------------------------------------
+
+
+Name = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=NAME_MAX,
+        pattern=NAME_PATTERN,
+        description="Trimmed; at least one visible character; no NUL or bidirectional control.",
+    ),
+]
+Description = Annotated[str, msgspec.Meta(max_length=DESCRIPTION_MAX, pattern=DESCRIPTION_PATTERN)]
 
 
 class GoodBody(msgspec.Struct, forbid_unknown_fields=True):
     """A good's editable fields. ``name`` is trimmed, 1..255 characters; ``description`` at
     most 10,000 (on update, omitted means unchanged)."""
 
-    name: str
-    description: str | msgspec.UnsetType = msgspec.UNSET
+    name: Name
+    description: Description | msgspec.UnsetType = msgspec.UNSET
 
 
 class ReprioritizeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -43,7 +73,7 @@ class ReprioritizeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel
 
 
 class ProjectBody(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
+    name: Name
 
 
 _Body = TypeVar("_Body", bound=msgspec.Struct)
@@ -131,13 +161,23 @@ def encode_page(page: GoodsPage) -> bytes:
 
 # --- query parameters ------------------------------------------------------------------------
 
+ID_MAX = 2**31 - 1
+"""The largest id the store holds (PostgreSQL ``serial``)."""
+OFFSET_MAX = ID_MAX
+
 ProjectIdQuery = Annotated[
-    int | None, QueryParameter(name="projectId", description="The project (`/good...` routes).")
+    int | None,
+    QueryParameter(
+        name="projectId", ge=1, le=ID_MAX, description="The project (`/good...` routes)."
+    ),
 ]
 CampaignIdQuery = Annotated[
-    int | None, QueryParameter(name="campaignId", description="The project (`/item...` routes).")
+    int | None,
+    QueryParameter(
+        name="campaignId", ge=1, le=ID_MAX, description="The project (`/item...` routes)."
+    ),
 ]
-GoodIdQuery = Annotated[int, QueryParameter(name="id", description="The good.")]
+GoodIdQuery = Annotated[int, QueryParameter(name="id", ge=1, le=ID_MAX, description="The good.")]
 
 _QUERY_NAMES = {"project_id": "projectId", "campaign_id": "campaignId", "good_id": "id"}
 
@@ -195,18 +235,16 @@ def _project(request: Request[Any, Any, Any], project_id: int | None, campaign: 
 
 # --- handlers --------------------------------------------------------------------------------
 
-_BAD = {400: ResponseSpec(None, description="Validation error (error envelope)")}
-_MISSING = {
-    **_BAD,
-    404: ResponseSpec(None, description="No such good in that project, or removed"),
-}
+_BAD = {**BAD_REQUEST, **UNAVAILABLE}
+_WRITE = {**_BAD, **MUTATION}
+_MISSING = {**_WRITE, 404: error("No such good in that project, or removed")}
 
 
 @post(
     ["/good/create", "/item/create"],
     status_code=200,
     summary="Create a good at the end of the priority order",
-    responses={**_BAD, 404: ResponseSpec(None, description="No such project")},
+    responses={**_WRITE, 404: error("No such project")},
 )
 async def create_good(
     request: Request[Any, Any, Any],
@@ -296,19 +334,22 @@ async def list_goods(
     catalog: NamedDependency[CatalogService],
     limit: Annotated[int, QueryParameter(ge=1, le=LIMIT_MAX, description="Page size.")] = 10,
     offset: Annotated[
-        int, QueryParameter(ge=0, description="1-based position of the first good; 0 reads as 1.")
+        int,
+        QueryParameter(
+            ge=0, le=OFFSET_MAX, description="1-based position of the first good; 0 reads as 1."
+        ),
     ] = 1,
 ) -> ASGIApp:
     # The cached bytes as they are (a hot path: no Litestar ``Response`` to build).
     return json_response(await catalog.list_goods(limit=limit, offset=offset))
 
 
-@get("/projects/list", summary="Every project, ordered by id")
+@get("/projects/list", summary="Every project, ordered by id", responses=UNAVAILABLE)
 async def list_projects(catalog: NamedDependency[CatalogService]) -> ProjectsOut:
     return ProjectsOut(projects=[project_out(p) for p in await catalog.list_projects()])
 
 
-@post("/project/create", status_code=200, summary="Create a project", responses=_BAD)
+@post("/project/create", status_code=200, summary="Create a project", responses=_WRITE)
 async def create_project(
     catalog: NamedDependency[CatalogService], data: JSONBody[ProjectBody]
 ) -> ProjectOut:
@@ -340,6 +381,8 @@ def decoding_details(
                 details.update(dict.fromkeys(_unknown_fields(body, body_type), "unknown field"))
         elif missing and key == "data":
             details[missing.group(1)] = "is required"
+        elif key in _RULES and ("matching regex" in message or "length >= 1" in message):
+            details[key] = _rule_reason(key, body)
         elif key == "data":
             absent = isinstance(exc.__cause__, msgspec.ValidationError) and "`data`" in str(
                 exc.__cause__
@@ -354,6 +397,21 @@ def decoding_details(
         else:
             details["body"] = f"malformed JSON: {exc.detail}"
     return details
+
+
+_RULES: dict[str, Callable[[str], str]] = {"name": clean_name, "description": clean_description}
+
+
+def _rule_reason(field: str, body: bytes | None) -> str:
+    """The catalog rule's own reason for a value its OpenAPI ``pattern`` refused."""
+    try:
+        value = msgspec.json.decode(body or b"{}").get(field)
+        _RULES[field](value)
+    except ValidationError as exc:
+        return exc.details.get(field, "invalid")
+    except Exception:  # not an object, or not a string: the pattern's words are as good
+        return "invalid"
+    return "invalid"
 
 
 def _client_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

@@ -24,6 +24,7 @@ from litestar.types import ASGIApp
 from core.errors import InfrastructureError
 from core.orders.queries import OrderQueries
 from entrypoints import metrics
+from entrypoints.http.errors import UNAVAILABLE, error
 from entrypoints.http.fastpath import (
     BytesResponse,
     etag_matches,
@@ -62,8 +63,9 @@ _MISS = (b"x-cache", b"miss")
             ),
         ),
         304: ResponseSpec(None, description="Not modified (If-None-Match matched)"),
-        400: ResponseSpec(None, description="Malformed order_uid (error envelope)"),
-        404: ResponseSpec(None, description="No such order (error envelope, no-store)"),
+        400: error("Malformed order_uid"),
+        404: error("No such order (`Cache-Control: no-store`)"),
+        **UNAVAILABLE,
     },
 )
 async def get_order(
