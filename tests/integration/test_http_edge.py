@@ -15,7 +15,7 @@ import pytest
 
 from entrypoints.http.server import MAX_HEAD_BYTES, MAX_HEADERS
 from entrypoints.settings import Settings
-from tests.integration.web_support import serve
+from tests.integration.web_support import chromium, serve
 
 READ_TIMEOUT = 1.0
 
@@ -195,3 +195,32 @@ async def test_a_cross_site_form_post_creates_nothing(app_url: str) -> None:
         names = [p["name"] for p in (await client.get("/projects/list")).json()["projects"]]
         assert "evil" not in names
         assert "mine" in names
+
+
+@pytest.mark.parametrize(
+    ("path", "ready"),
+    [("/schema/swagger", ".opblock"), ("/", "#tab-orders")],
+    ids=["swagger-ui", "web-page"],
+)
+async def test_the_pages_work_under_their_csp_and_load_nothing_from_elsewhere(
+    app_url: str, path: str, ready: str
+) -> None:
+    origin = app_url.rstrip("/")
+    async with chromium() as browser:
+        page = await browser.new_page()
+        requests: list[str] = []
+        console: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("console", lambda message: console.append(message.text))
+        response = await page.goto(f"{origin}{path}")
+        assert response is not None
+        assert response.status == 200
+        await page.wait_for_selector(ready, timeout=30_000)
+        await page.wait_for_load_state("networkidle")
+        assert requests
+        elsewhere = [url for url in requests if not url.startswith(origin)]
+        assert elsewhere == [], elsewhere
+        violations = [text for text in console if "Content Security Policy" in text]
+        assert violations == [], violations
+        if path == "/schema/swagger":
+            assert await page.locator(".opblock").count() >= 18  # every operation rendered

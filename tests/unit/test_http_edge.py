@@ -324,3 +324,22 @@ async def test_ordinary_names_in_any_script_are_accepted(
 ) -> None:
     response = await client.post("/good/create?projectId=1", json={"name": name})
     assert response.status_code == 200, response.text
+
+
+# --- the schema's integer: 2.0 is one, 2.5 and "2" are not --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "status"), [(2.0, 200), (1e0, 200), (2.5, 400), ("2", 400), (True, 400)]
+)
+async def test_new_priority_is_a_json_schema_integer(
+    client: AsyncTestClient[Any], value: object, status: int
+) -> None:
+    for name in ("a", "b"):
+        await client.post("/good/create?projectId=1", json={"name": name})
+    response = await client.patch(
+        "/good/reprioritiize?id=2&projectId=1", json={"newPriority": value}
+    )
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.json()["priorities"][0] == {"id": 2, "priority": int(value)}  # type: ignore[call-overload]

@@ -7,6 +7,7 @@ becomes a 400 in the error envelope with ``details`` naming the field as the cli
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -190,10 +191,18 @@ _MISSING_FIELD = re.compile(r"Object missing required field `([^`]*)`")
 
 async def _strict(request: Request[Any, Any, Any], body_type: type[_Body]) -> _Body:
     """The body decoded again without type coercion: Litestar's own decoding turns the
-    string ``"2"`` into the integer ``2``; the contract says wrong types are a 400."""
+    string ``"2"`` into the integer ``2``; the contract says wrong types are a 400. A number
+    with a zero fraction (``2.0``) is an integer, as JSON Schema's ``integer`` says; ``2.5``
+    is not."""
+    body = await request.body()
     try:
-        return msgspec.json.decode(await request.body(), type=body_type, strict=True)
+        return msgspec.json.decode(body, type=body_type, strict=True)
     except msgspec.ValidationError as exc:
+        document = msgspec.json.decode(body)  # valid JSON: Litestar decoded it already
+        if isinstance(document, dict) and any(_integral(v) for v in document.values()):
+            whole = {k: int(v) if _integral(v) else v for k, v in document.items()}
+            with contextlib.suppress(msgspec.ValidationError):
+                return msgspec.convert(whole, type=body_type, strict=True)
         missing, found = _MISSING_FIELD.search(str(exc)), _AT_PATH.match(str(exc))
         if missing:
             field, reason = missing.group(1), "is required"
@@ -202,6 +211,10 @@ async def _strict(request: Request[Any, Any, Any], body_type: type[_Body]) -> _B
         else:
             field, reason = "body", str(exc)
         raise ValidationError(details={field: reason}) from exc
+
+
+def _integral(value: object) -> bool:
+    return isinstance(value, float) and value.is_integer()
 
 
 def _unknown_fields(body: bytes, body_type: type[msgspec.Struct]) -> list[str]:
