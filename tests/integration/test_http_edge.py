@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import threading
 import time
 from collections.abc import AsyncIterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -224,3 +228,71 @@ async def test_the_pages_work_under_their_csp_and_load_nothing_from_elsewhere(
         assert violations == [], violations
         if path == "/schema/swagger":
             assert await page.locator(".opblock").count() >= 18  # every operation rendered
+
+
+async def test_a_page_on_another_origin_cannot_write_in_chromium(
+    app_url: str, tmp_path: Path
+) -> None:
+    # The attacker's site: a plain static server on another loopback port (another origin,
+    # the same address space, so no private-network rule of the browser interferes), whose
+    # page tries the "simple" requests a browser sends without a preflight (a form, a no-cors
+    # fetch) and a JSON fetch.
+    target = app_url.rstrip("/")
+    (tmp_path / "index.html").write_text("<!DOCTYPE html><html><body></body></html>")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    site = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    other_url = f"http://127.0.0.1:{site.server_address[1]}/"
+    try:
+        await _attack(target, other_url)
+    finally:
+        site.shutdown()
+        site.server_close()
+    async with httpx.AsyncClient(base_url=app_url) as client:
+        names = [p["name"] for p in (await client.get("/projects/list")).json()["projects"]]
+        names += [g["name"] for g in (await client.get("/goods/list")).json()["goods"]]
+    assert not [name for name in names if name.startswith("evil")], names
+
+
+async def _attack(target: str, other_url: str) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(other_url)
+        outcome = await page.evaluate(
+            """async (target) => {
+                const results = [];
+                for (const [type, body] of [["text/plain", '{"name": "evil-text"}'],
+                                            ["application/x-www-form-urlencoded", "name=evil"]]) {
+                    try {  // sent; the answer is withheld from the page (CORP same-origin)
+                        await fetch(`${target}/project/create`, {method: "POST", mode: "no-cors",
+                                    headers: {"Content-Type": type}, body});
+                    } catch (error) {}
+                    results.push(type);
+                }
+                try {
+                    await fetch(`${target}/project/create`, {method: "POST",
+                        headers: {"Content-Type": "application/json"},
+                        body: '{"name": "evil-json"}'});
+                    results.push("json answered");
+                } catch (error) {
+                    results.push("json refused");
+                }
+                return results;
+            }""",
+            target,
+        )
+        assert outcome[-1] == "json refused"  # no CORS: the preflight fails
+        form = await browser.new_page()
+        await form.goto(other_url)
+        await form.evaluate(
+            """(target) => {
+                const f = document.createElement("form");
+                f.method = "POST"; f.action = `${target}/good/create?projectId=1`;
+                f.enctype = "text/plain";
+                const input = document.createElement("input");
+                input.name = '{"name": "evil-form", "description": "'; input.value = '"}';
+                f.append(input); document.body.append(f); f.submit();
+            }""",
+            target,
+        )
+        await form.wait_for_url(f"{target}/good/create?projectId=1")

@@ -99,13 +99,11 @@ async def test_each_dialect_requires_its_project_parameter(
     assert absent not in parameters
 
 
-async def test_query_integers_are_integers_with_their_ranges(schema: dict[str, Any]) -> None:
+async def test_query_integers_are_integers(schema: dict[str, Any]) -> None:
     for path, method in [("/goods/list", "get"), ("/logs", "get"), ("/good/update", "patch")]:
         for parameter in _parameters(schema, path, method).values():
             assert parameter["schema"]["type"] == "integer", (path, parameter)
             assert "oneOf" not in parameter["schema"]
-            assert "minimum" in parameter["schema"]
-            assert "maximum" in parameter["schema"] or parameter["name"] == "offset"
 
 
 async def test_bodies_have_their_limits_and_refuse_unknown_fields(schema: dict[str, Any]) -> None:

@@ -52,7 +52,7 @@ _LOOPBACK_LISTEN = ("localhost", "::1")
 
 INTEGER_PARAMETERS = frozenset({"id", "projectId", "campaignId", "limit", "offset"})
 """The query parameters the routes read as integers (``entrypoints.http.catalog``, ``.logs``)."""
-_INTEGER = re.compile(r"-?[0-9]{1,19}")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def host_names(value: str | None) -> frozenset[bytes] | None:

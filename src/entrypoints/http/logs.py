@@ -15,7 +15,6 @@ from litestar.params import QueryParameter
 
 from core.catalog.events import rfc3339
 from core.ports.audit import MAX_QUERY_LIMIT, LogStore
-from entrypoints.http.catalog import ID_MAX
 from entrypoints.http.errors import (
     BAD_REQUEST,
     CODE_VALIDATION,
@@ -60,11 +59,9 @@ async def list_logs(
     logs: NamedDependency[LogStore],
     project_id: Annotated[
         int | None,
-        QueryParameter(name="projectId", ge=1, le=ID_MAX, description="Only this project's goods."),
+        QueryParameter(name="projectId", description="Only this project's goods."),
     ] = None,
-    good_id: Annotated[
-        int | None, QueryParameter(name="id", ge=1, le=ID_MAX, description="Only this good.")
-    ] = None,
+    good_id: Annotated[int | None, QueryParameter(name="id", description="Only this good.")] = None,
     limit: Annotated[
         int, QueryParameter(ge=1, le=MAX_QUERY_LIMIT, description="Most events returned.")
     ] = DEFAULT_LIMIT,
