@@ -12,7 +12,10 @@ schemathesis's code: 0 only for no failure. Extra arguments go to ``schemathesis
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,7 +28,7 @@ import httpx
 
 TOKEN = "fuzz-token"
 SEED = "13"
-MAX_EXAMPLES = "60"
+MAX_EXAMPLES = "100"
 START_TIMEOUT = 240.0
 BIN = Path(sys.executable).parent
 
@@ -50,6 +53,39 @@ def wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"hexmarket dev was not ready within {START_TIMEOUT:.0f} s")
 
 
+SAMPLE = Path(__file__).parent / "data" / "model.json"
+
+
+def seed(base: str, log: Path) -> None:
+    """Data the schema's examples name: goods 1..3 in project 1, and the sample order (sent
+    through the dev stack's NATS as any producer would), so the examples and the fuzzing reach
+    the handlers' logic, not only their 404s."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for name in ("Green tea", "Oolong", "Sencha"):
+        created = httpx.post(f"{base}/good/create?projectId=1", json={"name": name}, headers=auth)
+        created.raise_for_status()
+    found = re.search(r"NATS\s+(nats://\S+)", log.read_text(errors="replace"))
+    if found is None:
+        raise SystemExit("the NATS URL is not in hexmarket dev's banner")
+    asyncio.run(_publish(found.group(1), SAMPLE.read_bytes()))
+    uid = json.loads(SAMPLE.read_bytes())["order_uid"]
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{base}/order/{uid}").status_code != 200:
+        if time.monotonic() > deadline:
+            raise SystemExit("the sample order was not ingested within 60 s")
+        time.sleep(0.2)
+
+
+async def _publish(url: str, payload: bytes) -> None:
+    import nats
+
+    client = await nats.connect(url)
+    try:
+        await client.jetstream().publish("orders", payload)
+    finally:
+        await client.close()
+
+
 def main(argv: list[str]) -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -72,6 +108,7 @@ def main(argv: list[str]) -> int:
             )
             try:
                 wait_ready(base, server)
+                seed(base, log)
                 command = [
                     str(BIN / "schemathesis"),
                     "--no-color",

@@ -296,3 +296,28 @@ async def _attack(target: str, other_url: str) -> None:
             target,
         )
         await form.wait_for_url(f"{target}/good/create?projectId=1")
+
+
+async def test_head_on_the_real_server_sends_headers_only(app_url: str) -> None:
+    async with httpx.AsyncClient(base_url=app_url) as client:
+        for path in ("/static/app.js", "/goods/list", "/health", "/"):
+            got = await client.get(path, headers={"accept-encoding": "identity"})
+            head = await client.head(path, headers={"accept-encoding": "identity"})
+            assert head.status_code == 200, path
+            assert head.content == b""
+            assert head.headers["content-type"] == got.headers["content-type"]
+            assert head.headers["content-length"] == str(len(got.content))
+        # the connection is still usable: no stray body bytes were sent after the HEAD
+        assert (await client.get("/health")).json() == {"status": "ok"}
+
+
+async def test_many_silent_connections_are_all_closed(app_url: str) -> None:
+    connections = [await _connect(app_url) for _ in range(200)]
+    try:
+        results = await asyncio.gather(
+            *(_closed_within(reader, READ_TIMEOUT + 5) for reader, _ in connections)
+        )
+        assert all(closed for closed, _ in results)
+    finally:
+        for _, writer in connections:
+            writer.close()

@@ -34,6 +34,20 @@ from entrypoints.http.auth import MUTATING
 from entrypoints.http.errors import CODE_NOT_FOUND, envelope
 
 ORDER_UID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+EXAMPLES: dict[str, Any] = {
+    "projectId": 1,
+    "campaignId": 1,
+    "id": 1,
+    "limit": 10,
+    "offset": 1,
+    "order_uid": "b563feb7b2b84b6test",
+}
+"""An example per parameter: the seeded project, its first good, the sample order."""
+BODY_EXAMPLES: dict[str, dict[str, Any]] = {
+    "GoodBody": {"name": "Green tea", "description": "loose leaf"},
+    "ProjectBody": {"name": "Second"},
+    "ReprioritizeBody": {"newPriority": 1},
+}
 _DIALECT = {"/good": ("projectId", "campaignId"), "/item": ("campaignId", "projectId")}
 _OWN = Path(__file__).parent / "swagger"
 ASSETS = "/swagger/assets"
@@ -57,9 +71,10 @@ def refine(document: dict[str, Any], *, token_required: bool) -> dict[str, Any]:
     """Make ``document`` (Litestar's generated OpenAPI, as a dict) tell what the server does;
     changed in place and returned."""
     components = document.setdefault("components", {})
-    for name in ("GoodBody", "ReprioritizeBody", "ProjectBody"):
+    for name, example in BODY_EXAMPLES.items():
         if name in components.get("schemas", {}):
             components["schemas"][name]["additionalProperties"] = False
+            components["schemas"][name]["examples"] = [example]
     components["securitySchemes"] = {
         "bearer": {
             "type": "http",
@@ -82,6 +97,8 @@ def refine(document: dict[str, Any], *, token_required: bool) -> dict[str, Any]:
                     if parameter["name"] == dialect[0]:
                         parameter["required"] = True
             for parameter in parameters:
+                if parameter["name"] in EXAMPLES:
+                    parameter["example"] = EXAMPLES[parameter["name"]]
                 if parameter.get("in") == "query":
                     parameter["schema"] = _not_null(parameter["schema"])
                 if parameter.get("in") == "path" and parameter["name"] == "order_uid":
