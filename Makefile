@@ -23,7 +23,7 @@ define pytest
 	exit $$rc
 endef
 
-.PHONY: help venv kafka-jars test test-unit test-integration check fuzz run bench bench-smoke clean distclean
+.PHONY: help venv kafka-jars test test-unit test-integration chaos check fuzz run bench bench-smoke clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ $(KAFKA_STAMP): kafka/pom.xml
 
 test: venv kafka-jars  ## unit + integration tests (starts the real servers it needs)
 	$(call pytest,tests/unit tests/integration)
+
+chaos: venv kafka-jars  ## chaos suite: consumers, relay, log writer and servers killed mid-stream
+	$(call pytest,tests/chaos)
 
 test-unit: venv  ## unit tests only: no servers
 	$(call pytest,tests/unit)

@@ -143,10 +143,10 @@ class Settings(BaseSettings):
         720, ge=0, description="Hours the dead-letter topic / stream keeps one (0: forever)."
     )
     topic_max_bytes: int = Field(
-        10 * 1024**3,
+        1024**3,
         ge=0,
         description="Bytes each of those topics / streams keeps, oldest dropped first"
-        " (Kafka: split over the partitions; 0: no limit).",
+        " (Kafka: split over the partitions; JetStream reserves it up front; 0: no limit).",
     )
 
     outbox_keep_sent_hours: float = Field(
