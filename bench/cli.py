@@ -26,6 +26,7 @@ from bench.wrk import ensure_installed
 SUITES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("order-get", ("postgres", "redis", "nats"), "bench.fig_http:order_get"),
     ("goods-list", ("postgres", "redis", "nats"), "bench.fig_http:goods_list"),
+    ("server-choice", ("postgres", "redis", "nats"), "bench.fig_http:server_choice"),
     ("good-create", ("postgres", "redis", "nats"), "bench.fig_create:good_create"),
     ("ingest-kafka", ("postgres", "kafka"), "bench.fig_ingest:ingest_kafka"),
     ("ingest-nats", ("postgres", "nats"), "bench.fig_ingest:ingest_nats"),

@@ -17,7 +17,7 @@ import psycopg
 from bench import wrk
 from bench.context import Bench
 from bench.data import order_messages
-from bench.hexmarket import HOST, require_module, serve, serve_bare
+from bench.hexmarket import HOST, require_module, serve, serve_bare, serve_granian
 from bench.procs import HttpServer, ProcessError, running
 from bench.report import Figure
 from bench.stats import Stat, Target
@@ -195,6 +195,61 @@ def order_get(bench: Bench) -> list[Figure]:
         )
 
 
+def server_choice(bench: Bench) -> list[Figure]:
+    """The ASGI server under the hot path: hexmarket's app and the raw ceiling, each under
+    uvicorn (``hexmarket serve``'s server) and granian (1 worker), alternated; for information."""
+    require_module("granian", "granian")
+    count = bench.sizes.http_paths
+    dsn, messages = _load_orders(bench, count, "s")
+    paths = [f"/order/{json.loads(m)['order_uid']}" for m in messages]
+    env = bench.env(
+        HEXMARKET_POSTGRES_URL=dsn,
+        HEXMARKET_ORDERS_CACHE="lru",
+        HEXMARKET_ORDERS_CACHE_SIZE=str(count * 2),
+        HEXMARKET_ORDERS_WARM_COUNT=str(count),
+    )
+    uvicorn_app = serve(bench, "hexmarket-uvicorn", env)
+    with running(uvicorn_app):
+        fetch_all(uvicorn_app, paths)
+        data = prepared(fetch_all(uvicorn_app, paths))
+        data_file = bench.workdir / "granian-raw.json"
+        data_file.write_text(json.dumps(data))
+        granian_app = serve_granian(bench, "hexmarket-granian", "hexmarket_app", env)
+        raw_uvicorn = serve_bare(bench, "raw-uvicorn", data)
+        raw_granian = serve_granian(
+            bench, "raw-granian", "create_raw_app", {"BENCH_BARE_DATA": str(data_file)}
+        )
+        with running(granian_app, raw_uvicorn, raw_granian):
+            fetch_all(granian_app, paths)
+            contest = _compare(
+                bench,
+                [uvicorn_app, granian_app, raw_uvicorn, raw_granian],
+                paths,
+                ORDER_CONNECTIONS,
+            )
+    title = f"GET /order/{{uid}} cache hit, {ORDER_CONNECTIONS} conns"
+    return [
+        Figure(
+            key="server-hexmarket",
+            title=f"{title}: hexmarket under uvicorn (hexmarket serve) vs granian",
+            unit="req/s",
+            hexmarket=contest.rps[uvicorn_app.name],
+            ceiling=contest.rps[granian_app.name],
+            ceiling_label="the same app under granian, 1 worker",
+            note="informative: which server hexmarket serve should run on",
+        ),
+        Figure(
+            key="server-raw",
+            title=f"{title}: raw ASGI ceiling under uvicorn vs granian",
+            unit="req/s",
+            hexmarket=contest.rps[raw_uvicorn.name],
+            ceiling=contest.rps[raw_granian.name],
+            ceiling_label="the raw ceiling under granian, 1 worker",
+            note="informative: what each server itself can do",
+        ),
+    ]
+
+
 def _post_json(server: HttpServer, path: str, body: dict[str, object]) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
     try:
@@ -350,4 +405,4 @@ def memory(bench: Bench) -> list[Figure]:
     ]
 
 
-__all__ = ["HOST", "goods_list", "memory", "order_get"]
+__all__ = ["HOST", "goods_list", "memory", "order_get", "server_choice"]
