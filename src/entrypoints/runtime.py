@@ -17,9 +17,6 @@ import uvicorn
 
 from entrypoints import probes
 from entrypoints.container import Container, resolve
-from entrypoints.http.edge import loopback_hosts
-from entrypoints.http.front import FrontedLitestar
-from entrypoints.http.server import protocol_class
 from entrypoints.settings import Settings
 from entrypoints.workers.logwriter import run_log_writer
 from entrypoints.workers.orders_consumer import run_orders_consumer
@@ -138,6 +135,11 @@ def http_server(app: Any, settings: Settings) -> HttpServer:
     closed after ``HEXMARKET_HTTP_KEEP_ALIVE`` seconds, a request head is 16 KiB and 100 header
     fields at most. Listening on a loopback address, the app answers only loopback host names
     unless ``HEXMARKET_ALLOWED_HOSTS`` says otherwise (``entrypoints.http.edge``)."""
+    # here, not at the top: the workers share this module and never load the HTTP framework
+    from entrypoints.http.edge import loopback_hosts
+    from entrypoints.http.front import FrontedLitestar
+    from entrypoints.http.server import protocol_class
+
     if isinstance(app, FrontedLitestar) and settings.allowed_hosts is None:
         app.served_hosts = loopback_hosts(settings.http_host)
     config = uvicorn.Config(
