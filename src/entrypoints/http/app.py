@@ -113,7 +113,7 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
-        guards=[*edge.guards(settings), *guards(settings.api_token)],
+        guards=[edge.one_guard([*edge.guards(settings), *guards(settings.api_token)])],
         request_class=edge.EdgeRequest,
         middleware=[latency_middleware],
         # The hot routes (answered by the front, never compressed) stay identity-encoded on

@@ -32,7 +32,7 @@ def token_guard(expected: str) -> Guard:
     """A Litestar guard admitting mutating requests that carry ``expected`` as bearer token."""
     wanted = expected.encode()
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         if connection.scope.get("method", "GET") not in MUTATING:
             return
         given = bearer_token(connection.headers.get("authorization"))

@@ -18,7 +18,8 @@ The headers (``SECURITY_HEADERS``) are sent by the hot routes' front and by Lite
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
 from urllib.parse import unquote_plus
 
 from litestar import Request
@@ -108,7 +109,7 @@ def _same_origin(origin: str, host: str | None) -> bool:
 def mutation_guard(allowed_origins: frozenset[str] | None) -> Guard:
     """Refuse a mutation from another origin (403) or with a body that is not JSON (415)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         if connection.scope.get("method", "GET") not in MUTATING:
             return
         origin = connection.headers.get("origin")
@@ -129,8 +130,12 @@ def mutation_guard(allowed_origins: frozenset[str] | None) -> Guard:
     return guard
 
 
-def query_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Each query parameter once; integer parameters as plain decimal digits."""
+async def query_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Each query parameter once; integer parameters as plain decimal digits. (Guards are
+    coroutines: Litestar runs a plain function guard in a worker thread, a thread hop per
+    request measured at a sixth of a cache miss's cost.)"""
     query: bytes = connection.scope.get("query_string", b"")
     if not query:
         return
@@ -152,6 +157,20 @@ def query_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
 def guards(settings: Settings) -> list[Guard]:
     """The edge's app-level guards for this configuration."""
     return [query_guard, mutation_guard(origins(settings.allowed_origins))]
+
+
+def one_guard(checks: Sequence[Guard]) -> Guard:
+    """``checks`` (coroutine guards) as one guard, in order: Litestar copies the route handler
+    for every guard it calls, a cost each request through Litestar paid once per guard."""
+    steps = [cast("Callable[..., Awaitable[None]]", check) for check in checks]
+
+    async def guard(
+        connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        for step in steps:
+            await step(connection, handler)
+
+    return guard
 
 
 class EdgeRequest(Request[Any, Any, Any]):
