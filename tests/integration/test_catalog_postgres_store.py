@@ -18,7 +18,7 @@ from adapters.postgres.catalog import PgCatalogStore
 from adapters.postgres.migrate import migrate
 from core.catalog.service import CatalogService
 from core.contracts.catalog import CatalogStoreContract, add_goods, priorities
-from core.errors import StorageError
+from core.errors import StorageConflict, StorageError
 from core.ports.clock import SystemClock, Uuid4Generator
 
 
@@ -166,3 +166,24 @@ async def test_a_server_outage_is_a_storage_error(stack: Any, pg_url: str) -> No
     finally:
         stack.start("postgres")
         await pool.close()
+
+
+async def test_a_deadlock_the_server_breaks_is_a_storage_conflict(
+    store: PgCatalogStore,
+) -> None:
+    # Two units of work locking two goods in opposite orders: the catalog never does this
+    # (its protocol), but if the server ever aborts one of ours, the use cases must be able
+    # to tell a conflict (run it again) from an outage.
+    a, b = await add_goods(store, "a", "b")
+    both_locked = asyncio.Barrier(2)
+
+    async def lock(first: int, second: int) -> None:
+        async with store.unit_of_work() as uow:
+            await uow.goods.get_for_update(first, 1)
+            await both_locked.wait()
+            await uow.goods.get_for_update(second, 1)
+
+    outcomes = await asyncio.gather(lock(a.id, b.id), lock(b.id, a.id), return_exceptions=True)
+    conflicts = [o for o in outcomes if isinstance(o, StorageConflict)]
+    assert len(conflicts) == 1, outcomes
+    assert "deadlock detected" in str(conflicts[0])

@@ -136,9 +136,6 @@ class _Goods:
     def __init__(self, uow: MemoryCatalogUnitOfWork) -> None:
         self._uow = uow
 
-    async def lock_priorities(self) -> None:
-        return None  # units of work already run one at a time
-
     async def add(self, *, project_id: int, name: str, description: str) -> Good:
         state = self._uow.state
         if project_id not in state.projects:
@@ -171,6 +168,11 @@ class _Goods:
         )
         goods[good.id] = stored
         return stored
+
+    async def lock_for_reprioritize(
+        self, good_id: int, project_id: int, new_priority: int
+    ) -> Good | None:
+        return await self.get_for_update(good_id, project_id)  # units run one at a time
 
     async def reprioritize(self, good_id: int, project_id: int, new_priority: int) -> list[Good]:
         goods = self._uow.state.goods

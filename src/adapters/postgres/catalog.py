@@ -1,9 +1,11 @@
 """The PostgreSQL catalog store: plain SQL over a psycopg 3 async connection pool.
 
-Priorities are unique by a deferred UNIQUE constraint; transactions that assign or shift
-priorities first take one transaction-scoped advisory lock, so they run one at a time and
-compute ``max + 1`` / the shift on committed data. Edits lock their row with ``FOR UPDATE``.
-Driver errors leave this module as ``StorageError``."""
+Priorities are unique by a deferred UNIQUE constraint. The locking protocol (docs/api.md,
+"Concurrent writes") cannot deadlock: transactions that assign or shift priorities first take
+one transaction-scoped advisory lock; a reprioritize then locks every row it will write in
+one ``ORDER BY id FOR UPDATE`` before writing any; edits lock their one row with
+``FOR UPDATE``. Driver errors leave this module as ``StorageError`` (``StorageConflict`` for
+a deadlock or serialization failure, which the use cases retry)."""
 
 from __future__ import annotations
 
@@ -18,11 +20,14 @@ from psycopg import AsyncConnection
 
 from core.catalog.events import GoodEvent
 from core.catalog.models import Good, GoodsPage, Project
-from core.errors import StorageError
+from core.errors import StorageConflict, StorageError
 
 PRIORITY_LOCK = 0x676F6F64  # "good": the advisory lock of priority changes
 _GOOD_COLUMNS = "id, project_id, name, description, priority, removed, created_at"
 _BIGINT_MAX = 2**63 - 1
+# deadlock_detected, serialization_failure: the server aborted the transaction to break a
+# conflict; the same transaction run again can succeed.
+_CONFLICTS = frozenset({"40P01", "40001"})
 
 
 @asynccontextmanager
@@ -30,7 +35,11 @@ async def translate_errors(what: str) -> AsyncIterator[None]:
     """Turn driver and pool errors into ``StorageError``."""
     try:
         yield
-    except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as exc:
+    except psycopg.Error as exc:
+        if exc.sqlstate in _CONFLICTS:
+            raise StorageConflict(f"{what} failed: {exc}") from exc
+        raise StorageError(f"{what} failed: {exc}") from exc
+    except (psycopg_pool.PoolTimeout, OSError) as exc:
         raise StorageError(f"{what} failed: {exc}") from exc
 
 
@@ -158,12 +167,35 @@ class _PgGoods:
             raise StorageError(f"good {good.id} of project {good.project_id} does not exist")
         return _good(row)
 
-    async def reprioritize(self, good_id: int, project_id: int, new_priority: int) -> list[Good]:
+    async def lock_for_reprioritize(
+        self, good_id: int, project_id: int, new_priority: int
+    ) -> Good | None:
         await self.lock_priorities()
-        target = await self.get_for_update(good_id, project_id)
+        # Every row the shift will write, locked in id order before any is written: a
+        # transaction this waits for holds no lock this one has, and none of its writes can
+        # collide with ours in the deferred unique check (docs/api.md, "Concurrent writes").
+        # The rows come back as locked (their newest version), not as of the snapshot.
+        row = await self._uow.fetchone(
+            "locking goods to reprioritize",
+            f"WITH locked AS (SELECT {_GOOD_COLUMNS} FROM goods"
+            " WHERE (id = %(id)s AND project_id = %(project)s) OR priority >= %(new)s"
+            " ORDER BY id FOR UPDATE)"
+            f" SELECT {_GOOD_COLUMNS} FROM locked WHERE id = %(id)s AND project_id = %(project)s",
+            {"id": good_id, "project": project_id, "new": new_priority},
+        )
+        return None if row is None else _good(row)
+
+    async def reprioritize(self, good_id: int, project_id: int, new_priority: int) -> list[Good]:
+        # The rows it writes are those ``lock_for_reprioritize`` locked: no good is added
+        # and no priority changes while this transaction holds the priority lock.
+        target = await self._uow.fetchone(
+            "reading a good",
+            "SELECT priority FROM goods WHERE id = %s AND project_id = %s",
+            (good_id, project_id),
+        )
         if target is None:
             raise StorageError(f"good {good_id} of project {project_id} does not exist")
-        if target.priority == new_priority:
+        if target[0] == new_priority:
             return []
         rows = await self._uow.fetchall(
             "reprioritizing",

@@ -78,8 +78,7 @@ class CatalogStoreContract:
     ) -> None:
         a, _ = await add_goods(harness.store, "a", "b")
         async with harness.store.unit_of_work() as uow:
-            await uow.goods.lock_priorities()
-            assert await uow.goods.get_for_update(a.id, 1) is not None
+            assert await uow.goods.lock_for_reprioritize(a.id, 1, 10) == a
             await uow.goods.reprioritize(a.id, 1, 10)
             await uow.commit()
         (c,) = await add_goods(harness.store, "c")
@@ -130,8 +129,7 @@ class CatalogStoreContract:
     ) -> None:
         a, b, c, d = await add_goods(harness.store, "a", "b", "c", "d")
         async with harness.store.unit_of_work() as uow:
-            await uow.goods.lock_priorities()
-            await uow.goods.get_for_update(d.id, 1)
+            assert await uow.goods.lock_for_reprioritize(d.id, 1, 2) == d
             changed = await uow.goods.reprioritize(d.id, 1, 2)
             await uow.commit()
         assert [(g.id, g.priority) for g in changed] == [(d.id, 2), (b.id, 3), (c.id, 4)]
@@ -143,8 +141,7 @@ class CatalogStoreContract:
     ) -> None:
         a, b, c = await add_goods(harness.store, "a", "b", "c")
         async with harness.store.unit_of_work() as uow:
-            await uow.goods.lock_priorities()
-            await uow.goods.get_for_update(a.id, 1)
+            assert await uow.goods.lock_for_reprioritize(a.id, 1, 3) == a
             changed = await uow.goods.reprioritize(a.id, 1, 3)
             await uow.commit()
         assert [(g.id, g.priority) for g in changed] == [(a.id, 3), (c.id, 4)]
@@ -155,7 +152,7 @@ class CatalogStoreContract:
     ) -> None:
         a, b = await add_goods(harness.store, "a", "b")
         async with harness.store.unit_of_work() as uow:
-            await uow.goods.get_for_update(b.id, 1)
+            assert await uow.goods.lock_for_reprioritize(b.id, 1, 2) == b
             assert await uow.goods.reprioritize(b.id, 1, 2) == []
             await uow.commit()
         assert await priorities(harness.store) == {a.id: 1, b.id: 2}
@@ -165,11 +162,20 @@ class CatalogStoreContract:
     ) -> None:
         a, b = await add_goods(harness.store, "a", "b")
         async with harness.store.unit_of_work() as uow:
-            await uow.goods.get_for_update(a.id, 1)
+            assert await uow.goods.lock_for_reprioritize(a.id, 1, 50) == a
             changed = await uow.goods.reprioritize(a.id, 1, 50)
             await uow.commit()
         assert [(g.id, g.priority) for g in changed] == [(a.id, 50)]
         assert await priorities(harness.store) == {b.id: 2, a.id: 50}
+
+    async def test_lock_for_reprioritize_finds_only_the_good_of_that_project(
+        self, harness: CatalogHarness
+    ) -> None:
+        (a,) = await add_goods(harness.store, "a")
+        async with harness.store.unit_of_work() as uow:
+            assert await uow.goods.lock_for_reprioritize(a.id, 2, 1) is None
+            assert await uow.goods.lock_for_reprioritize(a.id + 1, 1, 1) is None
+            assert await uow.goods.lock_for_reprioritize(a.id, 1, 1) == a
 
     async def test_pages_are_ordered_by_priority_with_1_based_offsets(
         self, harness: CatalogHarness
