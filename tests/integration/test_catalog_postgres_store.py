@@ -187,3 +187,41 @@ async def test_a_deadlock_the_server_breaks_is_a_storage_conflict(
     conflicts = [o for o in outcomes if isinstance(o, StorageConflict)]
     assert len(conflicts) == 1, outcomes
     assert "deadlock detected" in str(conflicts[0])
+
+
+async def test_creates_do_not_wait_for_each_others_commit(store: PgCatalogStore) -> None:
+    catalog = service(store)
+    async with store.unit_of_work() as uow:
+        first = await uow.goods.add(project_id=1, name="first", description="")
+        assert first is not None
+        # The first create is in flight (holding the priority lock, shared): the second one
+        # neither waits for it nor reuses its number.
+        second = await asyncio.wait_for(catalog.create_good(project_id=1, name="second"), 10)
+        assert (first.priority, second.priority) == (1, 2)
+        assert await priorities(store) == {second.id: 2}
+        await uow.commit()
+    assert await priorities(store) == {first.id: 1, second.id: 2}
+
+
+async def test_a_reprioritize_waits_for_the_creates_in_flight_and_shifts_them_too(
+    store: PgCatalogStore,
+) -> None:
+    catalog = service(store)
+    a, b = await add_goods(store, "a", "b")
+    async with store.unit_of_work() as uow:
+        c = await uow.goods.add(project_id=1, name="c", description="")
+        assert c is not None
+        assert c.priority == 3
+        moving = asyncio.create_task(
+            catalog.reprioritize_good(good_id=b.id, project_id=1, new_priority=1)
+        )
+        deadline = time.monotonic() + 10
+        while not await _waiting_on_a_lock(store):
+            assert time.monotonic() < deadline, "the reprioritize never waited for the create"
+            assert not moving.done()
+            await asyncio.sleep(0.02)
+        await uow.commit()
+    changes = await asyncio.wait_for(moving, 10)
+    assert [(ch.id, ch.priority) for ch in changes] == [(b.id, 1), (a.id, 2), (c.id, 4)]
+    (d,) = await add_goods(store, "d")
+    assert await priorities(store) == {b.id: 1, a.id: 2, c.id: 4, d.id: 5}

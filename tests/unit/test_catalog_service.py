@@ -15,7 +15,13 @@ from adapters.memory.catalog import MemoryCatalogStore
 from core.catalog.events import GoodEvent
 from core.catalog.models import GoodsPage
 from core.catalog.service import WRITE_ATTEMPTS, CatalogService
-from core.errors import CacheUnavailable, NotFound, StorageConflict, ValidationError
+from core.errors import (
+    CacheUnavailable,
+    NotFound,
+    StorageConflict,
+    StorageError,
+    ValidationError,
+)
 from core.retry import Backoff
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -389,3 +395,28 @@ async def test_conflicts_are_retried_a_bounded_number_of_times(
         await catalog.create_project(name="p")
     assert catalog.stats.write_retries == WRITE_ATTEMPTS - 1
     assert [p.id for p in await catalog.list_projects()] == [1]
+
+
+class RepeatingIds:
+    """Hands out the same event id twice: the second change's outbox insert fails."""
+
+    def __init__(self) -> None:
+        self.ids = [uuid.UUID(int=1), uuid.UUID(int=1), uuid.UUID(int=2)]
+
+    def new_id(self) -> uuid.UUID:
+        return self.ids.pop(0)
+
+
+async def test_a_create_that_rolled_back_leaves_a_gap_in_the_priorities(
+    store: MemoryCatalogStore,
+) -> None:
+    catalog = CatalogService(
+        store=store, cache=LruCache(), clock=FixedClock(), ids=RepeatingIds(), encode_page=encode
+    )
+    first = await catalog.create_good(project_id=1, name="first")
+    with pytest.raises(StorageError):
+        await catalog.create_good(project_id=1, name="rolled back")
+    third = await catalog.create_good(project_id=1, name="third")
+    page = await catalog.page(limit=10)
+    assert [(g.name, g.priority) for g in page.goods] == [("first", 1), ("third", 3)]
+    assert third.priority == first.priority + 2

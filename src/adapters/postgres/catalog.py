@@ -1,11 +1,13 @@
 """The PostgreSQL catalog store: plain SQL over a psycopg 3 async connection pool.
 
 Priorities are unique by a deferred UNIQUE constraint. The locking protocol (docs/api.md,
-"Concurrent writes") cannot deadlock: transactions that assign or shift priorities first take
-one transaction-scoped advisory lock; a reprioritize then locks every row it will write in
-one ``ORDER BY id FOR UPDATE`` before writing any; edits lock their one row with
-``FOR UPDATE``. Driver errors leave this module as ``StorageError`` (``StorageConflict`` for
-a deadlock or serialization failure, which the use cases retry)."""
+"Concurrent writes") cannot deadlock: a create takes the transaction-scoped priority lock
+shared and draws its priority from a sequence, so creates never wait for each other; a
+reprioritize takes it exclusively, then locks every row it will write in one
+``ORDER BY id FOR UPDATE`` before writing any, and raises the sequence past its new highest
+priority; edits lock their one row with ``FOR UPDATE``. Driver errors leave this module as
+``StorageError`` (``StorageConflict`` for a deadlock or serialization failure, which the use
+cases retry)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from core.catalog.models import Good, GoodsPage, Project
 from core.errors import StorageConflict, StorageError
 
 PRIORITY_LOCK = 0x676F6F64  # "good": the advisory lock of priority changes
+PRIORITY_SEQUENCE = "goods_priority_seq"
 _GOOD_COLUMNS = "id, project_id, name, description, priority, removed, created_at"
 _BIGINT_MAX = 2**63 - 1
 # deadlock_detected, serialization_failure: the server aborted the transaction to break a
@@ -131,22 +134,25 @@ class _PgGoods:
     def __init__(self, uow: PgCatalogUnitOfWork) -> None:
         self._uow = uow
 
-    async def lock_priorities(self) -> None:
-        await self._uow.fetchone(
-            "locking priorities", "SELECT pg_advisory_xact_lock(%s)", (PRIORITY_LOCK,)
-        )
-
-    async def add(self, *, project_id: int, name: str, description: str) -> Good:
-        await self.lock_priorities()
+    async def add(self, *, project_id: int, name: str, description: str) -> Good | None:
+        # One statement: the shared priority lock (the materialized CTE is read before any
+        # row is produced), the project's existence, then nextval in the row's projection.
+        # Shared: creates never wait for each other, only for a reprioritize.
         row = await self._uow.fetchone(
             "adding a good",
-            "INSERT INTO goods (project_id, name, description, priority)"
-            " SELECT %s, %s, %s, coalesce(max(priority), 0) + 1 FROM goods"
+            "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%(lock)s))"
+            " INSERT INTO goods (project_id, name, description, priority)"
+            f" SELECT p.id, %(name)s, %(description)s, nextval('{PRIORITY_SEQUENCE}')"
+            " FROM locked, projects p WHERE p.id = %(project)s"
             f" RETURNING {_GOOD_COLUMNS}",
-            (project_id, name, description),
+            {
+                "lock": PRIORITY_LOCK,
+                "name": name,
+                "description": description,
+                "project": project_id,
+            },
         )
-        assert row is not None
-        return _good(row)
+        return None if row is None else _good(row)
 
     async def get_for_update(self, good_id: int, project_id: int) -> Good | None:
         row = await self._uow.fetchone(
@@ -170,7 +176,9 @@ class _PgGoods:
     async def lock_for_reprioritize(
         self, good_id: int, project_id: int, new_priority: int
     ) -> Good | None:
-        await self.lock_priorities()
+        await self._uow.fetchone(
+            "locking priorities", "SELECT pg_advisory_xact_lock(%s)", (PRIORITY_LOCK,)
+        )
         # Every row the shift will write, locked in id order before any is written: a
         # transaction this waits for holds no lock this one has, and none of its writes can
         # collide with ours in the deferred unique check (docs/api.md, "Concurrent writes").
@@ -205,7 +213,16 @@ class _PgGoods:
             f" RETURNING {_GOOD_COLUMNS}",
             {"id": good_id, "project": project_id, "new": new_priority},
         )
-        return sorted((_good(r) for r in rows), key=lambda g: (g.priority, g.id))
+        changed = sorted((_good(r) for r in rows), key=lambda g: (g.priority, g.id))
+        # The next create must go after the new highest priority. Not rolled back with the
+        # transaction (a sequence never is): a reprioritize that then fails leaves a gap.
+        await self._uow.fetchone(
+            "raising the priority counter",
+            f"SELECT setval('{PRIORITY_SEQUENCE}', greatest(%s, last_value))"
+            f" FROM {PRIORITY_SEQUENCE}",
+            (changed[-1].priority,),
+        )
+        return changed
 
     async def page(self, *, limit: int, offset: int) -> GoodsPage:
         # One statement, so the counts and the page come from one snapshot.

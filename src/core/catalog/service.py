@@ -100,11 +100,11 @@ class CatalogService:
 
         async def attempt() -> Good:
             async with self._store.unit_of_work() as uow:
-                if await uow.projects.get(project_id) is None:
-                    raise NotFound
                 good = await uow.goods.add(
                     project_id=project_id, name=name, description=description
                 )
+                if good is None:
+                    raise NotFound
                 await self._record(uow, "create", [good])
                 await uow.commit()
             return good

@@ -18,10 +18,13 @@ from core.catalog.models import Good, GoodsPage, Project
 
 
 class GoodsRepository(Protocol):
-    async def add(self, *, project_id: int, name: str, description: str) -> Good:
-        """Insert a good with priority ``max(priority of every good) + 1`` (1 for the first),
-        ``removed`` false. Concurrent ``add``s and ``reprioritize``s never produce equal
-        priorities. The project must exist."""
+    async def add(self, *, project_id: int, name: str, description: str) -> Good | None:
+        """Insert a good, ``removed`` false, with the next priority: one more than the highest
+        priority handed out so far (1 for the first) — by ``add``s committed, in flight or
+        rolled back (a rolled-back ``add`` leaves its number unused), and by reprioritizes.
+        Never waits for another ``add``; waits for a reprioritize in flight. Concurrent
+        ``add``s and reprioritizes never produce equal priorities. ``None`` (and nothing
+        inserted) if there is no project ``project_id``."""
         ...
 
     async def get_for_update(self, good_id: int, project_id: int) -> Good | None:
