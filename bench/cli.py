@@ -27,6 +27,8 @@ SUITES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("order-get", ("postgres", "redis", "nats"), "bench.fig_http:order_get"),
     ("goods-list", ("postgres", "redis", "nats"), "bench.fig_http:goods_list"),
     ("good-create", ("postgres", "redis", "nats"), "bench.fig_create:good_create"),
+    ("good-writes", ("postgres", "redis", "nats"), "bench.fig_create:good_writes"),
+    ("reprioritize-100k", ("postgres", "redis", "nats"), "bench.fig_create:reprioritize_cost"),
     ("ingest-kafka", ("postgres", "kafka"), "bench.fig_ingest:ingest_kafka"),
     ("ingest-nats", ("postgres", "nats"), "bench.fig_ingest:ingest_nats"),
     ("audit", ("postgres", "nats"), "bench.fig_audit:audit"),
