@@ -38,7 +38,7 @@ class Sizes:
     create_direct_tx: int
     audit_events: int
     copy_batch: int = 1000
-    mixed_goods: int = 1000  # goods edited by the mixed writes (twice as many removable)
+    mixed_goods: int = 1000  # goods of the mixed writes (a third edited, the rest removable)
     reprioritize_goods: int = 100_000  # the table one reprioritize to 1 shifts whole
 
 
@@ -62,7 +62,7 @@ SMOKE = Sizes(
     create_direct_tx=100,
     audit_events=300,
     copy_batch=100,
-    mixed_goods=50,
+    mixed_goods=150,
     reprioritize_goods=500,
 )
 

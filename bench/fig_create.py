@@ -192,7 +192,7 @@ function request()
   end
 end
 """
-MIX = {"create": 0.4, "update": 0.7, "remove": 0.8}  # cumulative; reprioritize the rest
+MIX = {"create": 0.3, "update": 0.75, "remove": 0.9}  # cumulative; reprioritize the rest
 THREADS = 2
 
 
@@ -227,8 +227,8 @@ def good_writes(bench: Bench) -> list[Figure]:
     dsn = bench.fresh_database("writes")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("INSERT INTO projects (name) VALUES ('second')")
-    editable = bench.sizes.mixed_goods
-    removable = bench.sizes.mixed_goods * 2
+    editable = bench.sizes.mixed_goods // 3
+    removable = bench.sizes.mixed_goods - editable
     script = bench.workdir / "mixed.lua"
     script.write_text(
         MIXED_SCRIPT.format(
@@ -275,7 +275,7 @@ def good_writes(bench: Bench) -> list[Figure]:
         )
         retries = _retries(server)
     mix = (
-        f"40 % create, 30 % update, 10 % remove, 20 % reprioritize to a random priority in"
+        f"30 % create, 45 % update, 15 % remove, 10 % reprioritize to a random priority in"
         f" 1..{editable + removable}, over 2 projects, on {editable + removable:,} goods"
         f" reseeded per run; every answer a 200; retries after a conflict: {retries:g}"
     )

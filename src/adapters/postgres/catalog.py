@@ -12,7 +12,7 @@ cases retry)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from types import TracebackType
 from typing import Any, Self
 
@@ -81,6 +81,7 @@ class PgCatalogUnitOfWork:
     def __init__(self, store: PgCatalogStore) -> None:
         self._store = store
         self._conn: AsyncConnection[Any] | None = None
+        self._pipeline = AsyncExitStack()
         self._committed = False
         self.goods = _PgGoods(self)
         self.projects = _PgProjects(self)
@@ -95,6 +96,15 @@ class PgCatalogUnitOfWork:
     async def __aenter__(self) -> Self:
         async with translate_errors("getting a connection"):
             self._conn = await self._store.pool.getconn(timeout=self._store.acquire_timeout)
+        # Pipeline mode: BEGIN travels with the first statement, and a statement whose
+        # result is not needed (the outbox insert) with the next one (COMMIT), so a create
+        # is two round trips, not four. Errors surface at the next result read or commit.
+        try:
+            await self._pipeline.enter_async_context(self._conn.pipeline())
+        except BaseException:
+            await self._store.pool.putconn(self._conn)
+            self._conn = None
+            raise
         return self
 
     async def __aexit__(
@@ -107,6 +117,9 @@ class PgCatalogUnitOfWork:
         if conn is None:
             return
         try:
+            # a pending error belongs to a statement already reported (or never awaited)
+            with suppress(psycopg.Error):
+                await self._pipeline.__aexit__(exc_type, exc, tb)
             if not conn.closed and not conn.broken:
                 await conn.rollback()
         except psycopg.Error:
@@ -280,7 +293,7 @@ class _PgOutbox:
         async with translate_errors("adding outbox events"), self._uow.conn.cursor() as cur:
             await cur.execute(
                 "INSERT INTO outbox (event_id, topic, key, payload)"
-                " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bytea[])",
+                " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bytea[])",
                 (
                     [e.event_id for e in events],
                     [topic] * len(events),
