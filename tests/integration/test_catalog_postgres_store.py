@@ -225,3 +225,21 @@ async def test_a_reprioritize_waits_for_the_creates_in_flight_and_shifts_them_to
     assert [(ch.id, ch.priority) for ch in changes] == [(b.id, 1), (a.id, 2), (c.id, 4)]
     (d,) = await add_goods(store, "d")
     assert await priorities(store) == {b.id: 1, a.id: 2, c.id: 4, d.id: 5}
+
+
+async def test_lock_for_reprioritize_locks_every_good_it_will_shift_before_any_write(
+    store: PgCatalogStore, pg_url: str
+) -> None:
+    a, b, c, d = await add_goods(store, "a", "b", "c", "d")
+    async with store.unit_of_work() as uow:
+        assert await uow.goods.lock_for_reprioritize(d.id, 1, 2) == d
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as other:
+            for good, locked in ((a, False), (b, True), (c, True), (d, True)):
+                try:
+                    await other.execute(
+                        "SELECT 1 FROM goods WHERE id = %s FOR UPDATE NOWAIT", (good.id,)
+                    )
+                    taken = False
+                except psycopg.errors.LockNotAvailable:
+                    taken = True
+                assert taken == locked, good.name

@@ -12,7 +12,7 @@ cases retry)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
@@ -81,7 +81,6 @@ class PgCatalogUnitOfWork:
     def __init__(self, store: PgCatalogStore) -> None:
         self._store = store
         self._conn: AsyncConnection[Any] | None = None
-        self._pipeline = AsyncExitStack()
         self._committed = False
         self.goods = _PgGoods(self)
         self.projects = _PgProjects(self)
@@ -96,15 +95,6 @@ class PgCatalogUnitOfWork:
     async def __aenter__(self) -> Self:
         async with translate_errors("getting a connection"):
             self._conn = await self._store.pool.getconn(timeout=self._store.acquire_timeout)
-        # Pipeline mode: BEGIN travels with the first statement, and a statement whose
-        # result is not needed (the outbox insert) with the next one (COMMIT), so a create
-        # is two round trips, not four. Errors surface at the next result read or commit.
-        try:
-            await self._pipeline.enter_async_context(self._conn.pipeline())
-        except BaseException:
-            await self._store.pool.putconn(self._conn)
-            self._conn = None
-            raise
         return self
 
     async def __aexit__(
@@ -117,9 +107,6 @@ class PgCatalogUnitOfWork:
         if conn is None:
             return
         try:
-            # a pending error belongs to a statement already reported (or never awaited)
-            with suppress(psycopg.Error):
-                await self._pipeline.__aexit__(exc_type, exc, tb)
             if not conn.closed and not conn.broken:
                 await conn.rollback()
         except psycopg.Error:
@@ -195,10 +182,11 @@ class _PgGoods:
         # Every row the shift will write, locked in id order before any is written: a
         # transaction this waits for holds no lock this one has, and none of its writes can
         # collide with ours in the deferred unique check (docs/api.md, "Concurrent writes").
-        # The rows come back as locked (their newest version), not as of the snapshot.
+        # The rows come back as locked (their newest version), not as of the snapshot;
+        # MATERIALIZED: the outer filter must not be pushed into the locking scan.
         row = await self._uow.fetchone(
             "locking goods to reprioritize",
-            f"WITH locked AS (SELECT {_GOOD_COLUMNS} FROM goods"
+            f"WITH locked AS MATERIALIZED (SELECT {_GOOD_COLUMNS} FROM goods"
             " WHERE (id = %(id)s AND project_id = %(project)s) OR priority >= %(new)s"
             " ORDER BY id FOR UPDATE)"
             f" SELECT {_GOOD_COLUMNS} FROM locked WHERE id = %(id)s AND project_id = %(project)s",
