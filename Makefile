@@ -14,6 +14,7 @@ KAFKA_JARS := .cache/kafka-jars
 KAFKA_STAMP := $(KAFKA_JARS)/.resolved
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+FUZZ_ARGS ?=
 
 # pytest exit code 5 means "collected nothing": a wrong path or marker, never a success.
 define pytest
@@ -22,7 +23,7 @@ define pytest
 	exit $$rc
 endef
 
-.PHONY: help venv kafka-jars test test-unit test-integration check run bench bench-smoke clean distclean
+.PHONY: help venv kafka-jars test test-unit test-integration chaos check fuzz run bench bench-smoke clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -48,6 +49,9 @@ $(KAFKA_STAMP): kafka/pom.xml
 test: venv kafka-jars  ## unit + integration tests (starts the real servers it needs)
 	$(call pytest,tests/unit tests/integration)
 
+chaos: venv kafka-jars  ## chaos suite: consumers, relay, log writer and servers killed mid-stream
+	$(call pytest,tests/chaos)
+
 test-unit: venv  ## unit tests only: no servers
 	$(call pytest,tests/unit)
 
@@ -60,6 +64,9 @@ check: venv  ## lint, format, types, layering (runs every check, fails if any fa
 		"mypy --strict src" "mypy --strict bench" "lint-imports"; do \
 		echo "--> $$cmd"; $(BIN)/$$cmd || status=1; \
 	done; exit $$status
+
+fuzz: venv  ## schemathesis (pinned, every check, fixed seed and budget) against hexmarket dev
+	$(BIN)/python -m tests.fuzz $(FUZZ_ARGS)
 
 run: venv kafka-jars  ## everything in one process on embedded servers (hexmarket dev)
 	$(BIN)/hexmarket dev

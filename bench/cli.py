@@ -26,11 +26,13 @@ from bench.wrk import ensure_installed
 SUITES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("order-get", ("postgres", "redis", "nats"), "bench.fig_http:order_get"),
     ("goods-list", ("postgres", "redis", "nats"), "bench.fig_http:goods_list"),
+    ("server-choice", ("postgres", "redis", "nats"), "bench.fig_http:server_choice"),
     ("good-create", ("postgres", "redis", "nats"), "bench.fig_create:good_create"),
     ("good-writes", ("postgres", "redis", "nats"), "bench.fig_create:good_writes"),
     ("reprioritize-100k", ("postgres", "redis", "nats"), "bench.fig_create:reprioritize_cost"),
     ("ingest-kafka", ("postgres", "kafka"), "bench.fig_ingest:ingest_kafka"),
     ("ingest-nats", ("postgres", "nats"), "bench.fig_ingest:ingest_nats"),
+    ("consumer-startup", ("postgres", "nats"), "bench.fig_startup:consumer_startup"),
     ("audit", ("postgres", "nats"), "bench.fig_audit:audit"),
     ("memory", ("postgres", "redis", "nats"), "bench.fig_http:memory"),
 )

@@ -4,17 +4,20 @@ the same server; a bare Litestar handler doing the same is measured beside it fo
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import random
 import subprocess
+import time
 
 import attrs
+import psycopg
 
 from bench import wrk
 from bench.context import Bench
 from bench.data import order_messages
-from bench.hexmarket import HOST, require_module, serve, serve_bare
+from bench.hexmarket import HOST, require_module, serve, serve_bare, serve_granian
 from bench.procs import HttpServer, ProcessError, running
 from bench.report import Figure
 from bench.stats import Stat, Target
@@ -192,6 +195,61 @@ def order_get(bench: Bench) -> list[Figure]:
         )
 
 
+def server_choice(bench: Bench) -> list[Figure]:
+    """The ASGI server under the hot path: hexmarket's app and the raw ceiling, each under
+    uvicorn (``hexmarket serve``'s server) and granian (1 worker), alternated; for information."""
+    require_module("granian", "granian")
+    count = bench.sizes.http_paths
+    dsn, messages = _load_orders(bench, count, "s")
+    paths = [f"/order/{json.loads(m)['order_uid']}" for m in messages]
+    env = bench.env(
+        HEXMARKET_POSTGRES_URL=dsn,
+        HEXMARKET_ORDERS_CACHE="lru",
+        HEXMARKET_ORDERS_CACHE_SIZE=str(count * 2),
+        HEXMARKET_ORDERS_WARM_COUNT=str(count),
+    )
+    uvicorn_app = serve(bench, "hexmarket-uvicorn", env)
+    with running(uvicorn_app):
+        fetch_all(uvicorn_app, paths)
+        data = prepared(fetch_all(uvicorn_app, paths))
+        data_file = bench.workdir / "granian-raw.json"
+        data_file.write_text(json.dumps(data))
+        granian_app = serve_granian(bench, "hexmarket-granian", "hexmarket_app", env)
+        raw_uvicorn = serve_bare(bench, "raw-uvicorn", data)
+        raw_granian = serve_granian(
+            bench, "raw-granian", "create_raw_app", {"BENCH_BARE_DATA": str(data_file)}
+        )
+        with running(granian_app, raw_uvicorn, raw_granian):
+            fetch_all(granian_app, paths)
+            contest = _compare(
+                bench,
+                [uvicorn_app, granian_app, raw_uvicorn, raw_granian],
+                paths,
+                ORDER_CONNECTIONS,
+            )
+    title = f"GET /order/{{uid}} cache hit, {ORDER_CONNECTIONS} conns"
+    return [
+        Figure(
+            key="server-hexmarket",
+            title=f"{title}: hexmarket under uvicorn (hexmarket serve) vs granian",
+            unit="req/s",
+            hexmarket=contest.rps[uvicorn_app.name],
+            ceiling=contest.rps[granian_app.name],
+            ceiling_label="the same app under granian, 1 worker",
+            note="informative: which server hexmarket serve should run on",
+        ),
+        Figure(
+            key="server-raw",
+            title=f"{title}: raw ASGI ceiling under uvicorn vs granian",
+            unit="req/s",
+            hexmarket=contest.rps[raw_uvicorn.name],
+            ceiling=contest.rps[raw_granian.name],
+            ceiling_label="the raw ceiling under granian, 1 worker",
+            note="informative: what each server itself can do",
+        ),
+    ]
+
+
 def _post_json(server: HttpServer, path: str, body: dict[str, object]) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
     try:
@@ -253,13 +311,19 @@ end
 """
 
 
-def _fill(bench: Bench, server: HttpServer, paths: list[str]) -> None:
-    """Request every path once (wrk in slices, each continuing where the last stopped)."""
+def _fill(bench: Bench, server: HttpServer, paths: list[str]) -> float:
+    """Request every path once (wrk in slices, each continuing where the last stopped).
+
+    Returns the request rate of the slices that held nothing but first requests (cache misses);
+    the last slice wraps around to paths already asked for, so it counts only when it is the
+    only one (a smoke run)."""
     script = bench.workdir / "fill.lua"
     script.write_text(FILL_SCRIPT)
     listing = bench.workdir / "fill.txt"
     listing.write_text("\n".join(paths) + "\n")
     done = 0
+    pure: list[tuple[int, float]] = []
+    last = 0.0
     while done < len(paths):
         argv = [wrk.ensure_installed(), "-t1", "-c16", "-d3s", "--timeout=10s"]
         argv += ["-s", str(script), server.base_url, "--", str(listing), str(done)]
@@ -267,8 +331,28 @@ def _fill(bench: Bench, server: HttpServer, paths: list[str]) -> None:
         result = wrk.parse(ran.stdout)
         if result.errors or result.requests <= 16:
             raise ProcessError(f"filling the cache: {ran.stdout}")
+        if done + result.requests <= len(paths):
+            pure.append((result.requests, result.duration_s))
+        last = min(result.requests, len(paths) - done) / result.duration_s
         # Requests still in flight when wrk stopped are not counted: they may be unanswered.
         done += max(0, result.requests - 16)
+    if not pure:
+        return last
+    return sum(n for n, _ in pure) / sum(t for _, t in pure)
+
+
+async def _same_query(dsn: str, uids: list[str]) -> float:
+    """Queries/s of the order read on a miss, issued straight from psycopg by 16 tasks."""
+    from adapters.postgres.orders import _GET
+
+    async def reader(part: list[str]) -> None:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            for uid in part:
+                await (await conn.execute(_GET, (uid,))).fetchall()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(reader(uids[i::16]) for i in range(16)))
+    return len(uids) / (time.perf_counter() - began)
 
 
 def memory(bench: Bench) -> list[Figure]:
@@ -283,19 +367,32 @@ def memory(bench: Bench) -> list[Figure]:
         HEXMARKET_ORDERS_WARM_COUNT="0",
     )
     per_order: list[float] = []
+    misses: list[float] = []
+    queries: list[float] = []
     rng = random.Random(7)
+    uids = [p.removeprefix("/order/") for p in paths[200:]]
     for run in range(bench.sizes.runs):
         server = serve(bench, f"hexmarket-memory-{run}", env)
         with running(server):
             fetch_all(server, paths[:200] * 2)  # the code paths are warm, 200 orders cached
             before = server.rss_bytes()
-            _fill(bench, server, paths[200:])
+            misses.append(_fill(bench, server, paths[200:]))  # each a miss: one query
             after = server.rss_bytes()
             sample = fetch_all(server, rng.sample(paths, min(50, len(paths))))
             if any(h.get("x-cache") != "hit" for _, h, _ in sample.values()):
                 raise ProcessError("orders were evicted: the cache did not hold them all")
             per_order.append((after - before) / (len(paths) - 200) / 1024)
+        queries.append(asyncio.run(_same_query(dsn, uids)))  # alternating with the server runs
     return [
+        Figure(
+            key="order-miss",
+            title=f"GET /order/{{uid}} cache miss ({len(uids):,} distinct ids, 16 conns)",
+            unit="req/s",
+            hexmarket=Stat.of(misses),
+            ceiling=Stat.of(queries),
+            ceiling_label="the same SELECT from psycopg, 16 connections",
+            note="a cold LRU cache: each request reads Postgres once and caches the document",
+        ),
         Figure(
             key="memory-per-order",
             title=f"memory per cached order ({count:,} orders, RSS delta)",
@@ -304,8 +401,8 @@ def memory(bench: Bench) -> list[Figure]:
             target=Target(op="<=", value=3.0, kind="absolute"),
             higher_is_better=False,
             note=f"mean order document {sum(map(len, messages)) / len(messages) / 1024:.2f} KB",
-        )
+        ),
     ]
 
 
-__all__ = ["HOST", "goods_list", "memory", "order_get"]
+__all__ = ["HOST", "goods_list", "memory", "order_get", "server_choice"]

@@ -109,3 +109,49 @@ def worker_argv(kind: str) -> list[str]:
 
 def repo_path(*parts: str) -> Path:
     return Path(__file__).resolve().parents[1].joinpath(*parts)
+
+
+# granian's settings for the same comparison: one worker, uvloop, HTTP/1, no access log.
+GRANIAN_ARGS = (
+    "--interface",
+    "asgi",
+    "--factory",
+    "--workers",
+    "1",
+    "--loop",
+    "uvloop",
+    "--http",
+    "1",
+    "--no-ws",
+    "--log-level",
+    "warning",
+)
+
+
+def serve_granian(
+    bench: Bench, name: str, target: str, env: Mapping[str, str], *, ready: str = "/health"
+) -> HttpServer:
+    """``bench.granian_target:<target>`` under granian on a free port (ready on ``ready``)."""
+    port = free_port()
+    server = HttpServer(
+        name,
+        [
+            str(VENV_BIN / "granian"),
+            *GRANIAN_ARGS,
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            f"bench.granian_target:{target}",
+        ],
+        env=env,
+        log_dir=bench.logs,
+        host=HOST,
+        port=port,
+    )
+    try:
+        server.wait_ready(ready, timeout_s=90)
+    except BaseException:
+        server.stop()
+        raise
+    return server

@@ -36,6 +36,11 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 _stack_key = pytest.StashKey[DevStack]()
 
+# JetStream reserves every stream's max_bytes against its store up front, and the tests create
+# dozens of streams on one server: at the production default (1 GiB each) the store would run out
+# partway through the session. Workers the tests start inherit this.
+os.environ.setdefault("HEXMARKET_TOPIC_MAX_BYTES", str(64 * 1024**2))
+
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")

@@ -42,6 +42,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.errors import APIError
 
 from core.errors import BrokerUnavailable, MessageRefused
 from core.ports.bus import Delivery, OutgoingMessage, Retention
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 
 _MSG_ID = "Nats-Msg-Id"
 _STREAM_IN_USE = 10058
+_INSUFFICIENT_RESOURCES = 10047  # the stream's limits do not fit the server's storage
 #: JetStream API error codes that refuse a message for what it is (too large for the stream).
 _REFUSED_CODES = frozenset({10054})
 #: Bytes a message's protocol line and header framing may add, beyond payload and headers.
@@ -152,6 +154,8 @@ class NatsEventBus:
                         changed = True
                 if changed:
                     await js.update_stream(config)
+        except nats.js.errors.APIError as exc:
+            raise BrokerUnavailable(_provisioning_failure(stream, limits, exc)) from exc
         except (nats.errors.Error, TimeoutError) as exc:
             raise BrokerUnavailable(f"cannot provision stream {stream}: {exc!r}") from exc
         self._ready.add(subject)
@@ -442,3 +446,15 @@ def _stream_seq(msg: Msg) -> int:
     if len(tokens) == 9:
         return int(tokens[5])
     return int(msg.metadata.sequence.stream)
+
+
+def _provisioning_failure(stream: str, limits: Mapping[str, Any], exc: APIError) -> str:
+    """What JetStream said, in words: nats-py's ``repr`` of an API error is a bare class name."""
+    said = f"{exc.description or type(exc).__name__} (err_code {exc.err_code})"
+    if exc.err_code == _INSUFFICIENT_RESOURCES and limits.get("max_bytes", -1) > 0:
+        return (
+            f"cannot provision stream {stream}: {said}; JetStream reserves each stream's"
+            f" max_bytes ({limits['max_bytes']}) up front: lower HEXMARKET_TOPIC_MAX_BYTES or"
+            " raise the server's jetstream max_file_store"
+        )
+    return f"cannot provision stream {stream}: {said}"

@@ -5,17 +5,22 @@ closes it at ``shutdown_resources``."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from psycopg_pool import AsyncConnectionPool
 
-from adapters.clickhouse_log import ClickHouseLogStore
-from adapters.kafka_bus import KafkaEventBus
-from adapters.nats_bus import NatsEventBus
 from adapters.postgres.outbox import PgOutboxRelay
 from core.catalog.events import GoodEvent
 from core.errors import LogStoreError
 from entrypoints.settings import Settings
+
+# Each client library is imported by the resource that uses it: a process loads only the
+# broker and store its settings select (see ``container.lazy``).
+if TYPE_CHECKING:
+    from adapters.clickhouse_log import ClickHouseLogStore
+    from adapters.kafka_bus import KafkaEventBus
+    from adapters.nats_bus import NatsEventBus
 
 DEFAULT_CLICKHOUSE_DATABASE = "hexmarket"
 
@@ -42,6 +47,8 @@ def split_clickhouse_url(url: str) -> tuple[str, str]:
 
 
 async def init_nats_events_bus(settings: Settings) -> AsyncIterator[NatsEventBus]:
+    from adapters.nats_bus import NatsEventBus
+
     bus = NatsEventBus(
         _require(settings.nats_url, "nats_url"),
         streams={settings.events_topic: settings.events_stream},
@@ -55,6 +62,8 @@ async def init_nats_events_bus(settings: Settings) -> AsyncIterator[NatsEventBus
 
 
 async def init_kafka_events_bus(settings: Settings) -> AsyncIterator[KafkaEventBus]:
+    from adapters.kafka_bus import KafkaEventBus
+
     bus = KafkaEventBus(
         _require(settings.kafka_bootstrap_servers, "kafka_bootstrap_servers"),
         client_id="hexmarket-audit",
@@ -91,6 +100,8 @@ async def init_clickhouse_log_store(
     if not settings.clickhouse_url:
         yield UnconfiguredLogStore()
         return
+    from adapters.clickhouse_log import ClickHouseLogStore
+
     url, database = split_clickhouse_url(settings.clickhouse_url)
     store = ClickHouseLogStore(url, database=database)
     try:

@@ -12,15 +12,14 @@ settings.
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import Redis
 
-from adapters.kafka_bus import KafkaEventBus
 from adapters.lru_cache import LruCache
 from adapters.memory.bus import MemoryEventBus
 from adapters.memory.catalog import MemoryCatalogStore
@@ -29,11 +28,9 @@ from adapters.memory.logstore import MemoryLogStore
 from adapters.memory.orders import MemoryOrderRepository
 from adapters.memory.outbox import MemoryOutboxRelay
 from adapters.msgspec_orders import parse_order_fast
-from adapters.nats_bus import NatsEventBus
 from adapters.postgres.catalog import PgCatalogStore
 from adapters.postgres.dead_letters import PgDeadLetterStore
 from adapters.postgres.orders import PgOrderRepository
-from adapters.redis_cache import RedisCache
 from core.audit.logwriter import LogWriter
 from core.audit.relay import OutboxRelay
 from core.catalog.service import CatalogService
@@ -41,14 +38,35 @@ from core.orders.ingest import IngestOrders
 from core.orders.queries import OrderQueries
 from core.ports.clock import SystemClock, Uuid4Generator
 from entrypoints import audit_resources
-from entrypoints.http.catalog import encode_page
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 
 async def resolve(value: Any) -> Any:
     """The value of a provider call: providers that depend on an async ``Resource`` return
     awaitables, the others plain values; callers need not know which."""
     return await value if inspect.isawaitable(value) else value
+
+
+def lazy(target: str) -> Callable[..., Any]:
+    """``"module:name"``, imported on the first call: a process imports only the adapters its
+    settings select (``consume-orders`` on NATS never loads Kafka, Redis, ClickHouse or the HTTP
+    framework), which is most of its start-up time."""
+    module, _, name = target.partition(":")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__qualname__ = call.__name__ = name
+    return call
+
+
+def attribute(target: str) -> Any:
+    """``"module:name"`` itself, imported when a provider asks for it (see ``lazy``)."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _require(value: str | None, name: str) -> str:
@@ -73,6 +91,8 @@ async def init_pg_pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool]
 
 
 async def init_redis(settings: Settings) -> AsyncIterator[Redis]:
+    from redis.asyncio import Redis
+
     client: Redis = Redis.from_url(
         _require(settings.redis_url, "redis_url"),
         socket_connect_timeout=1,
@@ -107,7 +127,9 @@ class Container(containers.DeclarativeContainer):
     )
     list_cache = providers.Selector(
         providers.Callable(lambda s: s.list_cache, settings),
-        redis=providers.Singleton(RedisCache, client=redis, prefix="hexmarket:"),
+        redis=providers.Singleton(
+            lazy("adapters.redis_cache:RedisCache"), client=redis, prefix="hexmarket:"
+        ),
         lru=providers.Singleton(LruCache, maxsize=10_000),
     )
     catalog_service = providers.Singleton(
@@ -116,7 +138,7 @@ class Container(containers.DeclarativeContainer):
         cache=list_cache,
         clock=clock,
         ids=ids,
-        encode_page=providers.Object(encode_page),
+        encode_page=providers.Callable(attribute, "entrypoints.http.catalog:encode_page"),
         ttl=settings.provided.list_cache_ttl,
     )
 
@@ -133,7 +155,9 @@ class Container(containers.DeclarativeContainer):
     orders_cache = providers.Selector(
         providers.Callable(lambda s: s.orders_cache, settings),
         lru=providers.Singleton(LruCache, maxsize=settings.provided.orders_cache_size),
-        redis=providers.Singleton(RedisCache, client=redis, prefix="hexmarket:"),
+        redis=providers.Singleton(
+            lazy("adapters.redis_cache:RedisCache"), client=redis, prefix="hexmarket:"
+        ),
     )
     order_queries = providers.Singleton(
         OrderQueries, repository=orders_repository, cache=orders_cache
@@ -141,14 +165,14 @@ class Container(containers.DeclarativeContainer):
     orders_bus = providers.Selector(
         providers.Callable(lambda s: s.orders_broker, settings),
         nats=providers.Singleton(
-            NatsEventBus,
+            lazy("adapters.nats_bus:NatsEventBus"),
             providers.Callable(_require, settings.provided.nats_url, "nats_url"),
             streams=providers.Callable(lambda s: {s.orders_topic: s.orders_stream}, settings),
             ack_wait=settings.provided.nats_ack_wait,
             retention=settings.provided.retention.call(),
         ),
         kafka=providers.Singleton(
-            KafkaEventBus,
+            lazy("adapters.kafka_bus:KafkaEventBus"),
             providers.Callable(
                 _require, settings.provided.kafka_bootstrap_servers, "kafka_bootstrap_servers"
             ),

@@ -11,10 +11,8 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -31,6 +29,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from core.orders.ingest import BatchReport
+
+if TYPE_CHECKING:  # the workers use this module too, and never load the HTTP framework
+    from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 
 class _StatsFeed(Collector):
@@ -227,7 +228,7 @@ def latency_middleware(app: ASGIApp) -> ASGIApp:
     request, so it does the least it can (``observe_request``)."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
+        if scope["type"] != "http":  # type: ignore[comparison-overlap]  # ScopeType is a str enum
             await app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -244,6 +245,6 @@ def latency_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             # the template (``/order/{order_uid:str}``), never the requested path
             route = scope.get("path_template") or "<unmatched>"
-            observe_request(scope.get("method", ""), route, status, started)
+            observe_request(cast("HTTPScope", scope)["method"], route, status, started)
 
     return middleware

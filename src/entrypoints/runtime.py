@@ -17,6 +17,9 @@ import uvicorn
 
 from entrypoints import probes
 from entrypoints.container import Container, resolve
+from entrypoints.http.edge import loopback_hosts
+from entrypoints.http.front import FrontedLitestar
+from entrypoints.http.server import protocol_class
 from entrypoints.settings import Settings
 from entrypoints.workers.logwriter import run_log_writer
 from entrypoints.workers.orders_consumer import run_orders_consumer
@@ -130,13 +133,22 @@ class HttpServer(uvicorn.Server):
 
 
 def http_server(app: Any, settings: Settings) -> HttpServer:
+    """uvicorn serving ``app`` with the edge's limits (``entrypoints.http.server``): a request
+    must arrive whole within ``HEXMARKET_HTTP_READ_TIMEOUT``, an idle kept-alive connection is
+    closed after ``HEXMARKET_HTTP_KEEP_ALIVE`` seconds, a request head is 16 KiB and 100 header
+    fields at most. Listening on a loopback address, the app answers only loopback host names
+    unless ``HEXMARKET_ALLOWED_HOSTS`` says otherwise (``entrypoints.http.edge``)."""
+    if isinstance(app, FrontedLitestar) and settings.allowed_hosts is None:
+        app.served_hosts = loopback_hosts(settings.http_host)
     config = uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.http_port,
+        http=protocol_class(settings.http_read_timeout),
         log_config=None,
         access_log=False,
         lifespan="on",
+        timeout_keep_alive=settings.http_keep_alive,
         timeout_graceful_shutdown=10,
         server_header=False,
     )

@@ -64,6 +64,30 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of a /metrics listener in the worker processes (HTTP serves /metrics).",
     )
+    allowed_hosts: str | None = Field(
+        None,
+        description="Comma-separated host names the HTTP server answers (`Host` header; `*`: "
+        "any); unset: localhost, 127.0.0.1 and [::1] when HEXMARKET_HTTP_HOST is a loopback "
+        "address, else any.",
+    )
+    allowed_origins: str | None = Field(
+        None,
+        description="Comma-separated origins (`https://shop.example`) allowed to send mutating "
+        "requests besides the server's own (`*`: any); requests without `Origin` are not "
+        "affected.",
+    )
+    http_read_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client has to send a whole request once connected (or once it "
+        "starts the next one); then the connection is closed.",
+    )
+    http_keep_alive: int = Field(
+        5, ge=1, description="Seconds an idle kept-alive HTTP connection stays open."
+    )
+    ready_cache_seconds: float = Field(
+        1.0, ge=0, description="How long a GET /ready result is reused (0: checked every call)."
+    )
 
     # --- adapter choice ------------------------------------------------------------------------
     catalog_store: Literal["postgres", "memory"] = Field(
@@ -119,10 +143,10 @@ class Settings(BaseSettings):
         720, ge=0, description="Hours the dead-letter topic / stream keeps one (0: forever)."
     )
     topic_max_bytes: int = Field(
-        10 * 1024**3,
+        1024**3,
         ge=0,
         description="Bytes each of those topics / streams keeps, oldest dropped first"
-        " (Kafka: split over the partitions; 0: no limit).",
+        " (Kafka: split over the partitions; JetStream reserves it up front; 0: no limit).",
     )
 
     outbox_keep_sent_hours: float = Field(

@@ -10,11 +10,12 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type:
 from adapters.kafka_bus import KafkaEventBus
 from adapters.nats_bus import NatsEventBus
 from core.contracts.bus import drain
+from core.errors import BrokerUnavailable
 from core.ports.bus import OutgoingMessage, Retention
 from entrypoints.container import Container
 from entrypoints.settings import Settings
 
-WEEK = Retention(max_age=7 * 86400, max_bytes=6 * 1024**3)
+WEEK = Retention(max_age=7 * 86400, max_bytes=6 * 1024**2)
 
 
 async def test_nats_streams_get_their_retention_and_existing_ones_are_updated(
@@ -45,6 +46,23 @@ async def test_nats_streams_get_their_retention_and_existing_ones_are_updated(
         assert [d.data for d in got] == [b"kept", b"y"]  # updated, not recreated
     finally:
         await nc.close()
+
+
+async def test_a_stream_larger_than_the_nats_store_is_refused_in_words(
+    nats_url: str, unique: str
+) -> None:
+    """JetStream reserves max_bytes up front; when the store cannot hold it, the error says which
+    setting to change instead of nats-py's bare ``ServerError()``."""
+    huge = Retention(max_age=3600, max_bytes=1024**5)
+    bus = NatsEventBus(nats_url, retention={f"{unique}.huge": huge})
+    try:
+        with pytest.raises(BrokerUnavailable) as raised:
+            await bus.publish(f"{unique}.huge", [OutgoingMessage(data=b"x")])
+    finally:
+        await bus.close()
+    message = str(raised.value)
+    assert "insufficient storage" in message, message
+    assert "HEXMARKET_TOPIC_MAX_BYTES" in message, message
 
 
 @pytest.mark.kafka

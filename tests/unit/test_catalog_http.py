@@ -243,7 +243,9 @@ async def test_bad_input_is_a_400_naming_the_field(
 
 async def test_an_oversize_body_is_413(client: AsyncTestClient[Any]) -> None:
     response = await client.post(
-        "/good/create?projectId=1", content=b'{"name": "' + b"x" * 5000 + b'"}'
+        "/good/create?projectId=1",
+        content=b'{"name": "' + b"x" * 5000 + b'"}',
+        headers={"content-type": "application/json"},
     )
     assert response.status_code == 413
     assert response.json()["message"] == "errors.common.payloadTooLarge"
@@ -303,12 +305,22 @@ async def test_routing_errors_answer_the_envelope_uncached(
     assert response.headers["cache-control"] == "no-store"
 
 
-async def test_a_json_body_sent_as_a_form_is_read_as_json(client: AsyncTestClient[Any]) -> None:
-    # What `curl -d '{"name": ...}'` sends: docs/api.md promises it works.
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data", ""]
+)
+async def test_a_body_that_is_not_json_is_415(
+    client: AsyncTestClient[Any], content_type: str
+) -> None:
+    # What a cross-site HTML form or a `no-cors` fetch can send without a preflight: refused.
     response = await client.post(
         "/good/create?projectId=1",
         content=b'{"name": "tea"}',
-        headers={"content-type": "application/x-www-form-urlencoded"},
+        headers={"content-type": content_type} if content_type else {},
     )
-    assert response.status_code == 200, response.text
-    assert response.json()["name"] == "tea"
+    assert response.status_code == 415, response.text
+    assert response.json() == {
+        "code": 2,
+        "message": "errors.common.unsupportedMediaType",
+        "details": {},
+    }
+    assert (await client.get("/goods/list")).json()["meta"]["total"] == 0

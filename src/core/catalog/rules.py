@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from core.errors import ValidationError
 
 NAME_MAX = 255
@@ -11,13 +13,36 @@ LIMIT_DEFAULT, LIMIT_MAX = 10, 1000
 OFFSET_DEFAULT = 1
 
 
+# A name is refused if it holds a NUL or a bidirectional override / isolate (which reorder the
+# text shown around it), or if none of its characters is visible: only whitespace, controls,
+# zero-width and other format characters, fillers, variation selectors or combining marks.
+# Plain character classes, the same in Python and in ECMAScript (the OpenAPI ``pattern``).
+NAME_FORBIDDEN = r"\x00\u202a-\u202e\u2066-\u2069"
+NAME_INVISIBLE = (
+    r"\x00-\x20\x7f-\xa0\xad\u0300-\u036f\u034f\u061c\u115f\u1160\u17b4\u17b5"
+    r"\u180b-\u180f\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\u3164"
+    r"\ufe00-\ufe0f\ufeff\uffa0"
+)
+NAME_PATTERN = f"^[^{NAME_FORBIDDEN}]*[^{NAME_INVISIBLE}][^{NAME_FORBIDDEN}]*$"
+"""What a valid name matches (before trimming), besides its length of 1..255."""
+DESCRIPTION_PATTERN = r"^[^\x00]*$"
+_FORBIDDEN = re.compile(f"[{NAME_FORBIDDEN}]")
+_VISIBLE = re.compile(f"[^{NAME_INVISIBLE}]")
+
+
 def clean_name(name: str, field: str = "name") -> str:
-    """The name trimmed of surrounding whitespace; 1..255 characters after trimming."""
+    """The name trimmed of surrounding whitespace; 1..255 characters after trimming, at least
+    one of them visible, none of them NUL or a bidirectional control (``NAME_PATTERN``)."""
     trimmed = name.strip()
-    if "\x00" in trimmed:
+    forbidden = _FORBIDDEN.search(trimmed)
+    if forbidden and forbidden.group() == "\x00":
         raise ValidationError(details={field: "must not contain NUL characters"})
     if not trimmed:
         raise ValidationError(details={field: "must not be empty"})
+    if forbidden:
+        raise ValidationError(details={field: "must not contain bidirectional controls"})
+    if not _VISIBLE.search(trimmed):
+        raise ValidationError(details={field: "must contain a visible character"})
     if len(trimmed) > NAME_MAX:
         raise ValidationError(details={field: f"must be at most {NAME_MAX} characters"})
     return trimmed

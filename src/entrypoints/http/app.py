@@ -12,16 +12,20 @@ from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar._openapi.plugin import OpenAPIPlugin
+from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from entrypoints.container import Container, resolve
+from entrypoints.http import edge
 from entrypoints.http.auth import guards
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.front import FrontedLitestar, HotRoutes
 from entrypoints.http.orders import ORDER_HEADERS
+from entrypoints.http.schema import LocalSwaggerUI, not_found_envelope, refine
 from entrypoints.metrics import latency_middleware
 
 # Each route module exposes ROUTES (handlers / routers) and DEPENDENCIES (name -> provider).
@@ -91,6 +95,7 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
                 orders=services.get("orders"),
                 catalog=services.get("catalog"),
                 order_headers=ORDER_HEADERS,
+                extra_headers=app.edge_headers,
             )
         try:
             yield
@@ -100,7 +105,7 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
                 await result
 
     settings = container.settings()
-    return FrontedLitestar(
+    app = FrontedLitestar(
         route_handlers=route_handlers,
         dependencies={
             name: Provide(_provider(services, name), sync_to_thread=False) for name in wanted
@@ -108,14 +113,37 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
-        guards=guards(settings.api_token),
+        guards=[*edge.guards(settings), *guards(settings.api_token)],
+        request_class=edge.EdgeRequest,
         middleware=[latency_middleware],
+        # The hot routes (answered by the front, never compressed) stay identity-encoded on
+        # every path: one representation per strong ETag, the same bytes a hit sends.
+        compression_config=CompressionConfig(
+            backend="gzip",
+            minimum_size=1024,
+            gzip_compress_level=6,
+            exclude=["^/order/", "^/goods/list", "^/items/list"],
+        ),
         logging_config=None,  # entrypoints.logging configures the process's structured logs
         openapi_config=OpenAPIConfig(
             title="hexmarket",
             version=_version(),
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[LocalSwaggerUI(path="/swagger"), JsonRenderPlugin()],
+            openapi_router=Router(
+                "/schema",
+                route_handlers=[],
+                include_in_schema=False,
+                after_request=not_found_envelope,
+            ),
         ),
         debug=debug,
     )
+    # generated once now (the routes are known), then told what Litestar cannot say
+    refine(
+        app.plugins.get(OpenAPIPlugin).provide_openapi_schema(),
+        token_required=bool(settings.api_token),
+    )
+    app.served_hosts = edge.host_names(settings.allowed_hosts)
+    app.edge_headers = edge.SECURITY_HEADERS
+    return app

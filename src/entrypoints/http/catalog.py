@@ -7,7 +7,9 @@ becomes a 400 in the error envelope with ``details`` naming the field as the cli
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -21,21 +23,50 @@ from litestar.types import ASGIApp
 from litestar.utils.scope.state import ScopeState
 
 from core.catalog.models import Good, GoodsPage, Project
-from core.catalog.rules import LIMIT_MAX, PRIORITY_MAX
+from core.catalog.rules import (
+    DESCRIPTION_MAX,
+    DESCRIPTION_PATTERN,
+    LIMIT_MAX,
+    NAME_MAX,
+    NAME_PATTERN,
+    PRIORITY_MAX,
+    clean_description,
+    clean_name,
+)
 from core.catalog.service import CatalogService
 from core.errors import ValidationError
-from entrypoints.http.errors import CODE_VALIDATION, EXCEPTION_HANDLERS, envelope
+from entrypoints.http.errors import (
+    BAD_REQUEST,
+    CODE_VALIDATION,
+    EXCEPTION_HANDLERS,
+    MUTATION,
+    UNAVAILABLE,
+    envelope,
+    error,
+)
 from entrypoints.http.fastpath import json_response
 
 # --- bodies ----------------------------------------------------------------------------------
+
+
+Name = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=NAME_MAX,
+        pattern=NAME_PATTERN,
+        description="Trimmed; at least one visible character; no NUL or bidirectional control.",
+    ),
+]
+Description = Annotated[str, msgspec.Meta(max_length=DESCRIPTION_MAX, pattern=DESCRIPTION_PATTERN)]
 
 
 class GoodBody(msgspec.Struct, forbid_unknown_fields=True):
     """A good's editable fields. ``name`` is trimmed, 1..255 characters; ``description`` at
     most 10,000 (on update, omitted means unchanged)."""
 
-    name: str
-    description: str | msgspec.UnsetType = msgspec.UNSET
+    name: Name
+    description: Description | msgspec.UnsetType = msgspec.UNSET
 
 
 class ReprioritizeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -43,7 +74,7 @@ class ReprioritizeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel
 
 
 class ProjectBody(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
+    name: Name
 
 
 _Body = TypeVar("_Body", bound=msgspec.Struct)
@@ -131,6 +162,8 @@ def encode_page(page: GoodsPage) -> bytes:
 
 # --- query parameters ------------------------------------------------------------------------
 
+# Ids and offsets of any size are integers: out of the store's range, nothing has that id
+# (404) and no page starts there (an empty page).
 ProjectIdQuery = Annotated[
     int | None, QueryParameter(name="projectId", description="The project (`/good...` routes).")
 ]
@@ -150,10 +183,18 @@ _MISSING_FIELD = re.compile(r"Object missing required field `([^`]*)`")
 
 async def _strict(request: Request[Any, Any, Any], body_type: type[_Body]) -> _Body:
     """The body decoded again without type coercion: Litestar's own decoding turns the
-    string ``"2"`` into the integer ``2``; the contract says wrong types are a 400."""
+    string ``"2"`` into the integer ``2``; the contract says wrong types are a 400. A number
+    with a zero fraction (``2.0``) is an integer, as JSON Schema's ``integer`` says; ``2.5``
+    is not."""
+    body = await request.body()
     try:
-        return msgspec.json.decode(await request.body(), type=body_type, strict=True)
+        return msgspec.json.decode(body, type=body_type, strict=True)
     except msgspec.ValidationError as exc:
+        document = msgspec.json.decode(body)  # valid JSON: Litestar decoded it already
+        if isinstance(document, dict) and any(_integral(v) for v in document.values()):
+            whole = {k: int(v) if _integral(v) else v for k, v in document.items()}
+            with contextlib.suppress(msgspec.ValidationError):
+                return msgspec.convert(whole, type=body_type, strict=True)
         missing, found = _MISSING_FIELD.search(str(exc)), _AT_PATH.match(str(exc))
         if missing:
             field, reason = missing.group(1), "is required"
@@ -162,6 +203,10 @@ async def _strict(request: Request[Any, Any, Any], body_type: type[_Body]) -> _B
         else:
             field, reason = "body", str(exc)
         raise ValidationError(details={field: reason}) from exc
+
+
+def _integral(value: object) -> bool:
+    return isinstance(value, float) and value.is_integer()
 
 
 def _unknown_fields(body: bytes, body_type: type[msgspec.Struct]) -> list[str]:
@@ -195,18 +240,16 @@ def _project(request: Request[Any, Any, Any], project_id: int | None, campaign: 
 
 # --- handlers --------------------------------------------------------------------------------
 
-_BAD = {400: ResponseSpec(None, description="Validation error (error envelope)")}
-_MISSING = {
-    **_BAD,
-    404: ResponseSpec(None, description="No such good in that project, or removed"),
-}
+_BAD = {**BAD_REQUEST, **UNAVAILABLE}
+_WRITE = {**_BAD, **MUTATION}
+_MISSING = {**_WRITE, 404: error("No such good in that project, or removed")}
 
 
 @post(
     ["/good/create", "/item/create"],
     status_code=200,
     summary="Create a good at the end of the priority order",
-    responses={**_BAD, 404: ResponseSpec(None, description="No such project")},
+    responses={**_WRITE, 404: error("No such project")},
 )
 async def create_good(
     request: Request[Any, Any, Any],
@@ -303,12 +346,12 @@ async def list_goods(
     return json_response(await catalog.list_goods(limit=limit, offset=offset))
 
 
-@get("/projects/list", summary="Every project, ordered by id")
+@get("/projects/list", summary="Every project, ordered by id", responses=UNAVAILABLE)
 async def list_projects(catalog: NamedDependency[CatalogService]) -> ProjectsOut:
     return ProjectsOut(projects=[project_out(p) for p in await catalog.list_projects()])
 
 
-@post("/project/create", status_code=200, summary="Create a project", responses=_BAD)
+@post("/project/create", status_code=200, summary="Create a project", responses=_WRITE)
 async def create_project(
     catalog: NamedDependency[CatalogService], data: JSONBody[ProjectBody]
 ) -> ProjectOut:
@@ -340,6 +383,8 @@ def decoding_details(
                 details.update(dict.fromkeys(_unknown_fields(body, body_type), "unknown field"))
         elif missing and key == "data":
             details[missing.group(1)] = "is required"
+        elif key in _RULES and ("matching regex" in message or "length >= 1" in message):
+            details[key] = _rule_reason(key, body)
         elif key == "data":
             absent = isinstance(exc.__cause__, msgspec.ValidationError) and "`data`" in str(
                 exc.__cause__
@@ -354,6 +399,21 @@ def decoding_details(
         else:
             details["body"] = f"malformed JSON: {exc.detail}"
     return details
+
+
+_RULES: dict[str, Callable[[str], str]] = {"name": clean_name, "description": clean_description}
+
+
+def _rule_reason(field: str, body: bytes | None) -> str:
+    """The catalog rule's own reason for a value its OpenAPI ``pattern`` refused."""
+    try:
+        value = msgspec.json.decode(body or b"{}").get(field)
+        _RULES[field](value)
+    except ValidationError as exc:
+        return exc.details.get(field, "invalid")
+    except Exception:  # not an object, or not a string: the pattern's words are as good
+        return "invalid"
+    return "invalid"
 
 
 def _client_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.exceptions import ValidationException as LitestarValidation
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
@@ -33,12 +35,37 @@ _DOMAIN: dict[type[DomainError], tuple[int, int]] = {
 _HTTP_MESSAGES: dict[int, tuple[int, str]] = {
     400: (CODE_VALIDATION, "errors.common.validation"),
     401: (CODE_VALIDATION, "errors.common.unauthorized"),
+    403: (CODE_VALIDATION, "errors.common.forbidden"),
     404: (CODE_NOT_FOUND, "errors.common.notFound"),
     405: (CODE_VALIDATION, "errors.common.methodNotAllowed"),
     409: (CODE_CONFLICT, "errors.common.conflict"),
     413: (CODE_VALIDATION, "errors.common.payloadTooLarge"),
     415: (CODE_VALIDATION, "errors.common.unsupportedMediaType"),
 }
+
+
+class ErrorOut(msgspec.Struct, forbid_unknown_fields=True):
+    """The error envelope, for the OpenAPI schema."""
+
+    code: int
+    message: str
+    details: dict[str, str]
+
+
+def error(description: str) -> ResponseSpec:
+    """An error response of the OpenAPI schema: the envelope, with this description."""
+    return ResponseSpec(ErrorOut, description=description, generate_examples=False)
+
+
+BAD_REQUEST = {400: error("Validation error: `details` names each field and why")}
+UNAVAILABLE = {503: error("A server it needs is down (`Retry-After: 1`): try again")}
+MUTATION = {
+    401: error("Missing or wrong bearer token (only when HEXMARKET_API_TOKEN is set)"),
+    403: error("Cross-origin request from an origin not in HEXMARKET_ALLOWED_ORIGINS"),
+    413: error("Body over HEXMARKET_MAX_BODY_BYTES"),
+    415: error("Body not application/json"),
+}
+"""The errors every mutating route may answer besides its own."""
 
 
 def envelope(

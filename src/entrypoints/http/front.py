@@ -32,6 +32,7 @@ from litestar.types import (
     LifeSpanReceive,
     LifeSpanScope,
     LifeSpanSend,
+    Message,
     Receive,
     Scope,
     Send,
@@ -41,6 +42,7 @@ from core.catalog.rules import LIMIT_MAX
 from core.catalog.service import CatalogService
 from core.orders.queries import OrderQueries
 from entrypoints import metrics
+from entrypoints.http.edge import hostname
 from entrypoints.http.fastpath import etag_matches, etag_of, request_header
 
 ORDER_ROUTE = "/order/{order_uid}"  # as Litestar names the route in ``path_template``
@@ -92,9 +94,16 @@ def _page(query: bytes) -> tuple[int, int] | None:
 
 class FrontedLitestar(Litestar):
     """The Litestar application with the hot routes' front (``hot``, set at start-up once the
-    services exist; until then every request goes to Litestar)."""
+    services exist; until then every request goes to Litestar).
+
+    Ahead of both, for every HTTP request: the ``Host`` check (``served_hosts``, ``None``:
+    any), ``HEAD`` answered as ``GET`` without the body, and ``edge_headers`` (the security
+    headers, ``entrypoints.http.edge``) added to every response Litestar sends; the front's own
+    answers carry them through ``HotRoutes.extra_headers``."""
 
     hot: HotRoutes | None = None
+    served_hosts: frozenset[bytes] | None = None
+    edge_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     async def __call__(
         self,
@@ -102,12 +111,67 @@ class FrontedLitestar(Litestar):
         receive: Receive | LifeSpanReceive,
         send: Send | LifeSpanSend,
     ) -> None:
-        hot = self.hot
-        if hot is not None and scope["type"] == ScopeType.HTTP:
-            http = cast("HTTPScope", scope)
-            if http["method"] == "GET" and await _serve(hot, http, cast("Send", send)):
+        if scope["type"] != ScopeType.HTTP:
+            await super().__call__(scope, receive, send)
+            return
+        http = cast("HTTPScope", scope)
+        respond = cast("Send", send)
+        allowed = self.served_hosts
+        if allowed is not None:
+            host = request_header(http, b"host")
+            if host is None or hostname(host) not in allowed:
+                await _refuse(respond, 400, _BAD_HOST, self.edge_headers)
                 return
-        await super().__call__(scope, receive, send)
+        method = http["method"]
+        if method == "HEAD":  # as GET, without the body (RFC 9110 9.3.2)
+            http = cast("HTTPScope", {**http, "method": "GET"})
+            respond = _headless(respond)
+            method = "GET"
+        hot = self.hot
+        if hot is not None and method == "GET" and await _serve(hot, http, respond):
+            return
+        if "\x00" in http["path"]:  # no file, no route has one (and os.stat would raise)
+            await _refuse(respond, 404, _NOT_FOUND, self.edge_headers)
+            return
+        await super().__call__(http, receive, _with_headers(respond, self.edge_headers))
+
+
+_BAD_HOST = b'{"code":2,"message":"errors.common.validation","details":{"host":"not served here"}}'
+_NOT_FOUND = b'{"code":3,"message":"errors.common.notFound","details":{}}'
+_NO_STORE = (b"cache-control", b"no-store")
+
+
+async def _refuse(
+    send: Send, status: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...]
+) -> None:
+    """An error envelope (``entrypoints.http.errors``) sent ahead of Litestar."""
+    headers = [_JSON, _NO_STORE, (b"content-length", b"%d" % len(body)), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _headless(send: Send) -> Send:
+    """``send`` for a HEAD request: the GET response's status and headers, no body bytes."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            message = {**message, "body": b""}
+        await send(message)
+
+    return sending
+
+
+def _with_headers(send: Send, extra: tuple[tuple[bytes, bytes], ...]) -> Send:
+    """``send`` adding ``extra`` to the response's headers."""
+    if not extra:
+        return send
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return sending
 
 
 async def _serve(hot: HotRoutes, scope: HTTPScope, send: Send) -> bool:

@@ -15,7 +15,13 @@ from litestar.params import QueryParameter
 
 from core.catalog.events import rfc3339
 from core.ports.audit import MAX_QUERY_LIMIT, LogStore
-from entrypoints.http.errors import CODE_VALIDATION, EXCEPTION_HANDLERS, envelope
+from entrypoints.http.errors import (
+    BAD_REQUEST,
+    CODE_VALIDATION,
+    EXCEPTION_HANDLERS,
+    UNAVAILABLE,
+    envelope,
+)
 
 DEFAULT_LIMIT = 100
 
@@ -46,15 +52,14 @@ class LogsOut(msgspec.Struct):
     "/logs",
     summary="Audit events of goods, newest first",
     description="Filters combine; `limit` 1..1000 (default 100). Each event appears once.",
-    responses={
-        200: ResponseSpec(LogsOut, description="The events"),
-    },
+    responses={200: ResponseSpec(LogsOut, description="The events"), **BAD_REQUEST, **UNAVAILABLE},
     tags=["audit"],
 )
 async def list_logs(
     logs: NamedDependency[LogStore],
     project_id: Annotated[
-        int | None, QueryParameter(name="projectId", description="Only this project's goods.")
+        int | None,
+        QueryParameter(name="projectId", description="Only this project's goods."),
     ] = None,
     good_id: Annotated[int | None, QueryParameter(name="id", description="Only this good.")] = None,
     limit: Annotated[

@@ -1,8 +1,9 @@
 """``GET /order/{order_uid}``: the stored order document, from the cache when it can be.
 
-Orders are immutable, so a found order is cacheable forever by browsers and proxies (strong
-``ETag``: the document's digest, computed once when it is cached; ``304`` on a matching
-``If-None-Match``); a 404 is ``no-store`` because the order may arrive a moment later.
+Orders are immutable, so a found order is cacheable forever by the browser; ``private``: it
+holds a customer's personal data, which shared proxies must not store (strong ``ETag``: the
+document's digest, computed once when it is cached; ``304`` on a matching ``If-None-Match``);
+a 404 is ``no-store`` because the order may arrive a moment later.
 
 A cache hit is the hot path: the handler sends the cached bytes as they are, with prepared
 headers (``entrypoints.http.fastpath``), and counts the hit in plain integers
@@ -23,6 +24,7 @@ from litestar.types import ASGIApp
 from core.errors import InfrastructureError
 from core.orders.queries import OrderQueries
 from entrypoints import metrics
+from entrypoints.http.errors import UNAVAILABLE, error
 from entrypoints.http.fastpath import (
     BytesResponse,
     etag_matches,
@@ -35,7 +37,7 @@ from entrypoints.settings import Settings
 
 log = logging.getLogger(__name__)
 
-IMMUTABLE = "public, max-age=31536000, immutable"
+IMMUTABLE = "private, max-age=31536000, immutable"
 _IMMUTABLE = (b"cache-control", IMMUTABLE.encode())
 ORDER_HEADERS = (_IMMUTABLE,)
 """The headers of a found order besides ``ETag`` and ``X-Cache`` (the hot front sends them too)."""
@@ -57,12 +59,13 @@ _MISS = (b"x-cache", b"miss")
             generate_examples=False,
             description=(
                 "The order document (the message shape). Headers: `X-Cache: hit|miss`, a "
-                "strong `ETag`, `Cache-Control: public, max-age=31536000, immutable`."
+                "strong `ETag`, `Cache-Control: private, max-age=31536000, immutable`."
             ),
         ),
         304: ResponseSpec(None, description="Not modified (If-None-Match matched)"),
-        400: ResponseSpec(None, description="Malformed order_uid (error envelope)"),
-        404: ResponseSpec(None, description="No such order (error envelope, no-store)"),
+        400: error("Malformed order_uid"),
+        404: error("No such order (`Cache-Control: no-store`)"),
+        **UNAVAILABLE,
     },
 )
 async def get_order(
