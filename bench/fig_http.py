@@ -219,11 +219,13 @@ def server_choice(bench: Bench) -> list[Figure]:
         raw_granian = serve_granian(
             bench, "raw-granian", "create_raw_app", {"BENCH_BARE_DATA": str(data_file)}
         )
-        with running(granian_app, raw_uvicorn, raw_granian):
+        two = serve(bench, "hexmarket-workers-2", {**env, "HEXMARKET_HTTP_WORKERS": "2"})
+        raw_two = serve_bare(bench, "raw-workers-2", data, workers=2)
+        with running(granian_app, raw_uvicorn, raw_granian, two, raw_two):
             fetch_all(granian_app, paths)
             contest = _compare(
                 bench,
-                [uvicorn_app, granian_app, raw_uvicorn, raw_granian],
+                [uvicorn_app, granian_app, raw_uvicorn, raw_granian, two, raw_two],
                 paths,
                 ORDER_CONNECTIONS,
             )
@@ -246,6 +248,17 @@ def server_choice(bench: Bench) -> list[Figure]:
             ceiling=contest.rps[raw_granian.name],
             ceiling_label="the raw ceiling under granian, 1 worker",
             note="informative: what each server itself can do",
+        ),
+        Figure(
+            key="server-workers",
+            title=f"{title}: hexmarket serve --workers 2",
+            unit="req/s",
+            hexmarket=contest.rps[two.name],
+            ceiling=contest.rps[raw_two.name],
+            ceiling_label="the raw ceiling under uvicorn --workers 2",
+            reference=contest.rps[uvicorn_app.name],
+            reference_label="hexmarket serve, 1 worker",
+            note="informative: two cores for the server (wrk shares them on this machine)",
         ),
     ]
 

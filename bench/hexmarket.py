@@ -69,7 +69,12 @@ ASGI_ARGS = (
 
 
 def serve_bare(
-    bench: Bench, name: str, data: Mapping[str, object], *, factory: str = "create_raw_app"
+    bench: Bench,
+    name: str,
+    data: Mapping[str, object],
+    *,
+    factory: str = "create_raw_app",
+    workers: int = 1,
 ) -> HttpServer:
     """A ceiling app (``bench.bare_app``: ``create_raw_app``, the bare ASGI callable, or
     ``create_app``, bare Litestar) under the same ASGI server and settings."""
@@ -89,6 +94,7 @@ def serve_bare(
             "--port",
             str(port),
             *ASGI_ARGS,
+            *(("--workers", str(workers)) if workers > 1 else ()),
         ],
         env={"BENCH_BARE_DATA": str(data_file)},
         log_dir=bench.logs,

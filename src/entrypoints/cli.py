@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, NoReturn, TypeVar
@@ -110,10 +112,27 @@ async def _migrate(settings: Settings) -> None:
 @main.command()
 @click.option("--host", default=None, help="Listen address [HEXMARKET_HTTP_HOST].")
 @click.option("--port", type=int, default=None, help="Listen port [HEXMARKET_HTTP_PORT].")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    help="Processes sharing the port, each with its own caches [HEXMARKET_HTTP_WORKERS].",
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the HTTP API and the web page (GET /health, /ready, /metrics, /schema/swagger)."""
-    settings = load_settings(http_host=host, http_port=port)
-    sys.exit(run_async(_serve(settings), loop_factory=http_loop_factory()))
+    settings = load_settings(http_host=host, http_port=port, http_workers=workers)
+    if settings.http_workers == 1:
+        sys.exit(run_async(_serve(settings), loop_factory=http_loop_factory()))
+    try:
+        sock = runtime.listen(settings.http_host, settings.http_port)
+    except probes.ConfigurationError as exc:
+        fail(str(exc))
+
+    def one(index: int) -> int:
+        log.info("HTTP worker started", extra={"worker": index, "pid": os.getpid()})
+        return run_async(_serve(settings, sock), loop_factory=http_loop_factory())
+
+    sys.exit(runtime.serve_in_processes(settings.http_workers, one))
 
 
 def http_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -127,11 +146,12 @@ def http_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-async def _serve(settings: Settings) -> int:
+async def _serve(settings: Settings, sock: socket.socket | None = None) -> int:
     from entrypoints.container import Container
     from entrypoints.http.app import create_app
 
-    runtime.check_listen(settings.http_host, settings.http_port)
+    if sock is None:
+        runtime.check_listen(settings.http_host, settings.http_port)
     await runtime.check_servers(settings, ["serve"])
     container = Container(settings=settings)
     app = create_app(container)
@@ -139,7 +159,7 @@ async def _serve(settings: Settings) -> int:
     stop = asyncio.Event()
 
     async def http(own_stop: asyncio.Event) -> None:
-        await runtime.serve_http_until(server, own_stop)
+        await runtime.serve_http_until(server, own_stop, sock)
 
     with runtime.stop_on_signals(stop):
         try:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -17,9 +18,6 @@ import uvicorn
 
 from entrypoints import probes
 from entrypoints.container import Container, resolve
-from entrypoints.http.edge import loopback_hosts
-from entrypoints.http.front import FrontedLitestar
-from entrypoints.http.server import protocol_class
 from entrypoints.settings import Settings
 from entrypoints.workers.logwriter import run_log_writer
 from entrypoints.workers.orders_consumer import run_orders_consumer
@@ -90,6 +88,69 @@ def check_listen(host: str, port: int) -> None:
         ) from exc
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``, for worker processes to share; an address that
+    cannot be listened on is a ``ConfigurationError`` (as ``check_listen``)."""
+    check_listen(host, port)
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_in_processes(workers: int, serve_one: Callable[[int], int]) -> int:
+    """Fork ``workers`` processes each running ``serve_one(index)`` (it serves a socket bound
+    before the fork, so the kernel spreads connections among them), and supervise them: SIGTERM
+    or SIGINT is passed on to every worker; a worker that exits while the others run is logged,
+    the others are stopped, and the exit code is non-zero so an orchestrator restarts the lot.
+    Returns the worst exit code. Call it before any thread or event loop exists."""
+    children: dict[int, int] = {}
+    for index in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                code = serve_one(index)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = index
+    stopping = False
+
+    def stop_all(signum: int, _frame: object = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    previous = {sig: signal.signal(sig, stop_all) for sig in (signal.SIGTERM, signal.SIGINT)}
+    worst = 0
+    try:
+        while children:
+            pid, status = os.wait()
+            index = children.pop(pid)
+            code = os.waitstatus_to_exitcode(status)
+            if not stopping:
+                log.error(
+                    "HTTP worker exited: stopping the others", extra={"worker": index, "code": code}
+                )
+                stop_all(signal.SIGTERM)
+                code = code or 1
+            worst = max(worst, code if code >= 0 else 128 - code)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return worst
+
+
 @contextlib.contextmanager
 def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     """SIGINT / SIGTERM set ``stop``; a second SIGINT while stopping raises KeyboardInterrupt
@@ -138,6 +199,11 @@ def http_server(app: Any, settings: Settings) -> HttpServer:
     closed after ``HEXMARKET_HTTP_KEEP_ALIVE`` seconds, a request head is 16 KiB and 100 header
     fields at most. Listening on a loopback address, the app answers only loopback host names
     unless ``HEXMARKET_ALLOWED_HOSTS`` says otherwise (``entrypoints.http.edge``)."""
+    # here, not at the top: the workers share this module and never load the HTTP framework
+    from entrypoints.http.edge import loopback_hosts
+    from entrypoints.http.front import FrontedLitestar
+    from entrypoints.http.server import protocol_class
+
     if isinstance(app, FrontedLitestar) and settings.allowed_hosts is None:
         app.served_hosts = loopback_hosts(settings.http_host)
     config = uvicorn.Config(
@@ -155,9 +221,14 @@ def http_server(app: Any, settings: Settings) -> HttpServer:
     return HttpServer(config)
 
 
-async def serve_http_until(server: HttpServer, stop: asyncio.Event) -> None:
-    """Run ``server`` until ``stop`` is set (or the server ends by itself)."""
-    serving = asyncio.create_task(server.serve(), name="http")
+async def serve_http_until(
+    server: HttpServer, stop: asyncio.Event, sock: socket.socket | None = None
+) -> None:
+    """Run ``server`` until ``stop`` is set (or the server ends by itself); on ``sock`` when
+    given (a socket bound by the parent of ``serve --workers N``), else on its own."""
+    serving = asyncio.create_task(
+        server.serve(sockets=[sock] if sock is not None else None), name="http"
+    )
     waiting = asyncio.create_task(stop.wait(), name="http-stop")
     try:
         await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)

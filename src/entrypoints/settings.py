@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     # --- HTTP ----------------------------------------------------------------------------------
     http_host: str = Field("127.0.0.1", description="HTTP listen address.")
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP listen port.")
+    http_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Processes `serve` runs on the one port (each with its own caches,"
+        " warm-up and /metrics).",
+    )
     api_token: str | None = Field(
         None, description="Bearer token required by mutating catalog routes; unset = open."
     )
