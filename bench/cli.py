@@ -28,6 +28,8 @@ SUITES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("goods-list", ("postgres", "redis", "nats"), "bench.fig_http:goods_list"),
     ("server-choice", ("postgres", "redis", "nats"), "bench.fig_http:server_choice"),
     ("good-create", ("postgres", "redis", "nats"), "bench.fig_create:good_create"),
+    ("good-writes", ("postgres", "redis", "nats"), "bench.fig_create:good_writes"),
+    ("reprioritize-100k", ("postgres", "redis", "nats"), "bench.fig_create:reprioritize_cost"),
     ("ingest-kafka", ("postgres", "kafka"), "bench.fig_ingest:ingest_kafka"),
     ("ingest-nats", ("postgres", "nats"), "bench.fig_ingest:ingest_nats"),
     ("consumer-startup", ("postgres", "nats"), "bench.fig_startup:consumer_startup"),

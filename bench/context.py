@@ -38,6 +38,8 @@ class Sizes:
     create_direct_tx: int
     audit_events: int
     copy_batch: int = 1000
+    mixed_goods: int = 1000  # goods of the mixed writes (a third edited, the rest removable)
+    reprioritize_goods: int = 100_000  # the table one reprioritize to 1 shifts whole
 
 
 FULL = Sizes(
@@ -60,6 +62,8 @@ SMOKE = Sizes(
     create_direct_tx=100,
     audit_events=300,
     copy_batch=100,
+    mixed_goods=150,
+    reprioritize_goods=500,
 )
 
 

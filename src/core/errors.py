@@ -48,6 +48,12 @@ class StorageError(InfrastructureError):
     """The database failed or is unreachable. Transient: callers may retry."""
 
 
+class StorageConflict(StorageError):
+    """The database aborted the transaction to break a conflict with a concurrent one (a
+    deadlock, SQLSTATE 40P01, or a serialization failure, 40001). Nothing of it was kept;
+    running the whole transaction again may succeed."""
+
+
 class CacheUnavailable(InfrastructureError):
     """The cache server failed or is unreachable. Use cases treat it as a miss."""
 

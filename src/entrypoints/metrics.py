@@ -105,6 +105,12 @@ CACHE_ERRORS = Counter(
     ["cache"],
     registry=REGISTRY,
 )
+CATALOG_WRITE_RETRIES = Counter(
+    "hexmarket_catalog_write_retries_total",
+    "Catalog writes run again after PostgreSQL aborted them as a deadlock or serialization"
+    " failure (a safety net: 0 while the locking protocol holds).",
+    registry=REGISTRY,
+)
 ORDERS_INGESTED = Counter(
     "hexmarket_orders_ingested_total", "Orders stored for the first time.", registry=REGISTRY
 )
@@ -141,13 +147,15 @@ LOG_EVENTS_WRITTEN = Counter(
 
 
 def watch_catalog(service: object) -> None:
-    """Feed the goods list cache counters from ``CatalogService.stats``."""
+    """Feed the goods list cache counters and the write retries from
+    ``CatalogService.stats``."""
     _FEED.watch(
         service,
         {
             "hits": CACHE_HITS.labels(cache="goods_list"),
             "misses": CACHE_MISSES.labels(cache="goods_list"),
             "cache_errors": CACHE_ERRORS.labels(cache="goods_list"),
+            "write_retries": CATALOG_WRITE_RETRIES,
         },
     )
 

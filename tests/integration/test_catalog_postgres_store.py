@@ -18,7 +18,7 @@ from adapters.postgres.catalog import PgCatalogStore
 from adapters.postgres.migrate import migrate
 from core.catalog.service import CatalogService
 from core.contracts.catalog import CatalogStoreContract, add_goods, priorities
-from core.errors import StorageError
+from core.errors import StorageConflict, StorageError
 from core.ports.clock import SystemClock, Uuid4Generator
 
 
@@ -166,3 +166,80 @@ async def test_a_server_outage_is_a_storage_error(stack: Any, pg_url: str) -> No
     finally:
         stack.start("postgres")
         await pool.close()
+
+
+async def test_a_deadlock_the_server_breaks_is_a_storage_conflict(
+    store: PgCatalogStore,
+) -> None:
+    # Two units of work locking two goods in opposite orders: the catalog never does this
+    # (its protocol), but if the server ever aborts one of ours, the use cases must be able
+    # to tell a conflict (run it again) from an outage.
+    a, b = await add_goods(store, "a", "b")
+    both_locked = asyncio.Barrier(2)
+
+    async def lock(first: int, second: int) -> None:
+        async with store.unit_of_work() as uow:
+            await uow.goods.get_for_update(first, 1)
+            await both_locked.wait()
+            await uow.goods.get_for_update(second, 1)
+
+    outcomes = await asyncio.gather(lock(a.id, b.id), lock(b.id, a.id), return_exceptions=True)
+    conflicts = [o for o in outcomes if isinstance(o, StorageConflict)]
+    assert len(conflicts) == 1, outcomes
+    assert "deadlock detected" in str(conflicts[0])
+
+
+async def test_creates_do_not_wait_for_each_others_commit(store: PgCatalogStore) -> None:
+    catalog = service(store)
+    async with store.unit_of_work() as uow:
+        first = await uow.goods.add(project_id=1, name="first", description="")
+        assert first is not None
+        # The first create is in flight (holding the priority lock, shared): the second one
+        # neither waits for it nor reuses its number.
+        second = await asyncio.wait_for(catalog.create_good(project_id=1, name="second"), 10)
+        assert (first.priority, second.priority) == (1, 2)
+        assert await priorities(store) == {second.id: 2}
+        await uow.commit()
+    assert await priorities(store) == {first.id: 1, second.id: 2}
+
+
+async def test_a_reprioritize_waits_for_the_creates_in_flight_and_shifts_them_too(
+    store: PgCatalogStore,
+) -> None:
+    catalog = service(store)
+    a, b = await add_goods(store, "a", "b")
+    async with store.unit_of_work() as uow:
+        c = await uow.goods.add(project_id=1, name="c", description="")
+        assert c is not None
+        assert c.priority == 3
+        moving = asyncio.create_task(
+            catalog.reprioritize_good(good_id=b.id, project_id=1, new_priority=1)
+        )
+        deadline = time.monotonic() + 10
+        while not await _waiting_on_a_lock(store):
+            assert time.monotonic() < deadline, "the reprioritize never waited for the create"
+            assert not moving.done()
+            await asyncio.sleep(0.02)
+        await uow.commit()
+    changes = await asyncio.wait_for(moving, 10)
+    assert [(ch.id, ch.priority) for ch in changes] == [(b.id, 1), (a.id, 2), (c.id, 4)]
+    (d,) = await add_goods(store, "d")
+    assert await priorities(store) == {b.id: 1, a.id: 2, c.id: 4, d.id: 5}
+
+
+async def test_lock_for_reprioritize_locks_every_good_it_will_shift_before_any_write(
+    store: PgCatalogStore, pg_url: str
+) -> None:
+    a, b, c, d = await add_goods(store, "a", "b", "c", "d")
+    async with store.unit_of_work() as uow:
+        assert await uow.goods.lock_for_reprioritize(d.id, 1, 2) == d
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as other:
+            for good, locked in ((a, False), (b, True), (c, True), (d, True)):
+                try:
+                    await other.execute(
+                        "SELECT 1 FROM goods WHERE id = %s FOR UPDATE NOWAIT", (good.id,)
+                    )
+                    taken = False
+                except psycopg.errors.LockNotAvailable:
+                    taken = True
+                assert taken == locked, good.name

@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -13,8 +14,15 @@ from adapters.lru_cache import LruCache
 from adapters.memory.catalog import MemoryCatalogStore
 from core.catalog.events import GoodEvent
 from core.catalog.models import GoodsPage
-from core.catalog.service import CatalogService
-from core.errors import CacheUnavailable, NotFound, ValidationError
+from core.catalog.service import WRITE_ATTEMPTS, CatalogService
+from core.errors import (
+    CacheUnavailable,
+    NotFound,
+    StorageConflict,
+    StorageError,
+    ValidationError,
+)
+from core.retry import Backoff
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 
@@ -329,3 +337,86 @@ async def test_projects_can_be_listed_and_created(catalog: CatalogService) -> No
     ]
     with pytest.raises(ValidationError):
         await catalog.create_project(name="")
+
+
+class ConflictingStore:
+    """The in-memory store whose first ``conflicts`` commits fail as a database conflict
+    (a deadlock victim): nothing of those units of work is kept."""
+
+    def __init__(self, inner: MemoryCatalogStore, conflicts: int) -> None:
+        self.inner = inner
+        self.conflicts = conflicts
+
+    def unit_of_work(self) -> Any:
+        uow = self.inner.unit_of_work()
+        commit = uow.commit
+
+        async def failing_commit() -> None:
+            if self.conflicts > 0:
+                self.conflicts -= 1
+                raise StorageConflict("commit failed: deadlock detected")
+            await commit()
+
+        uow.commit = failing_commit  # type: ignore[method-assign]
+        return uow
+
+
+def _conflicting(store: MemoryCatalogStore, conflicts: int) -> CatalogService:
+    return CatalogService(
+        store=ConflictingStore(store, conflicts),
+        cache=LruCache(),
+        clock=FixedClock(),
+        ids=CountingIds(),
+        encode_page=encode,
+        conflict_backoff=Backoff(initial=0, maximum=0),
+    )
+
+
+async def test_a_write_aborted_as_a_conflict_is_run_again_whole_and_counted(
+    store: MemoryCatalogStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    catalog = _conflicting(store, conflicts=2)
+    good = await catalog.create_good(project_id=1, name="tea")
+    assert catalog.stats.write_retries == 2
+    assert [r.levelname for r in caplog.records if "conflict" in r.message] == ["WARNING"] * 2
+    # Only the run that committed left anything: one good, one event.
+    assert [e.id for e in events(store)] == [good.id]
+    moved = await _conflicting(store, conflicts=1).reprioritize_good(
+        good_id=good.id, project_id=1, new_priority=5
+    )
+    assert [(c.id, c.priority) for c in moved] == [(good.id, 5)]
+
+
+async def test_conflicts_are_retried_a_bounded_number_of_times(
+    store: MemoryCatalogStore,
+) -> None:
+    catalog = _conflicting(store, conflicts=WRITE_ATTEMPTS)
+    with pytest.raises(StorageConflict):
+        await catalog.create_project(name="p")
+    assert catalog.stats.write_retries == WRITE_ATTEMPTS - 1
+    assert [p.id for p in await catalog.list_projects()] == [1]
+
+
+class RepeatingIds:
+    """Hands out the same event id twice: the second change's outbox insert fails."""
+
+    def __init__(self) -> None:
+        self.ids = [uuid.UUID(int=1), uuid.UUID(int=1), uuid.UUID(int=2)]
+
+    def new_id(self) -> uuid.UUID:
+        return self.ids.pop(0)
+
+
+async def test_a_create_that_rolled_back_leaves_a_gap_in_the_priorities(
+    store: MemoryCatalogStore,
+) -> None:
+    catalog = CatalogService(
+        store=store, cache=LruCache(), clock=FixedClock(), ids=RepeatingIds(), encode_page=encode
+    )
+    first = await catalog.create_good(project_id=1, name="first")
+    with pytest.raises(StorageError):
+        await catalog.create_good(project_id=1, name="rolled back")
+    third = await catalog.create_good(project_id=1, name="third")
+    page = await catalog.page(limit=10)
+    assert [(g.name, g.priority) for g in page.goods] == [("first", 1), ("third", 3)]
+    assert third.priority == first.priority + 2

@@ -2,7 +2,9 @@
 reference model the Postgres adapter is checked against.
 
 Units of work run one at a time (an ``asyncio.Lock`` held from enter to exit), each on a copy
-of the state that replaces the shared state on commit: serialisable, trivially."""
+of the state that replaces the shared state on commit: serialisable, trivially. The priority
+counter is kept outside that state, like PostgreSQL's sequence: a rolled-back create leaves
+its number unused, so both stores hand out the same priorities."""
 
 from __future__ import annotations
 
@@ -63,6 +65,9 @@ class MemoryCatalogStore:
         self._lock = asyncio.Lock()
         seeded = Project(id=1, name=SEEDED_PROJECT_NAME, created_at=self._clock.now())
         self._state = _State(projects={1: seeded}, goods={}, outbox=[], next_project=2, next_good=1)
+        self.last_priority = 0
+        """The highest priority handed out (PostgreSQL: ``goods_priority_seq``); never rolled
+        back."""
         self.outbox_signal = asyncio.Event()
         """Set whenever a commit added outbox records; a relay clears it before reading."""
 
@@ -136,14 +141,13 @@ class _Goods:
     def __init__(self, uow: MemoryCatalogUnitOfWork) -> None:
         self._uow = uow
 
-    async def lock_priorities(self) -> None:
-        return None  # units of work already run one at a time
-
-    async def add(self, *, project_id: int, name: str, description: str) -> Good:
+    async def add(self, *, project_id: int, name: str, description: str) -> Good | None:
         state = self._uow.state
         if project_id not in state.projects:
-            raise StorageError(f"project {project_id} does not exist")
-        priority = max((g.priority for g in state.goods.values()), default=0) + 1
+            return None
+        store = self._uow._store
+        store.last_priority += 1
+        priority = store.last_priority
         good = Good(
             id=state.next_good,
             project_id=project_id,
@@ -172,6 +176,11 @@ class _Goods:
         goods[good.id] = stored
         return stored
 
+    async def lock_for_reprioritize(
+        self, good_id: int, project_id: int, new_priority: int
+    ) -> Good | None:
+        return await self.get_for_update(good_id, project_id)  # units run one at a time
+
     async def reprioritize(self, good_id: int, project_id: int, new_priority: int) -> list[Good]:
         goods = self._uow.state.goods
         target = await self.get_for_update(good_id, project_id)
@@ -187,6 +196,8 @@ class _Goods:
         ]
         for good in changed:
             goods[good.id] = good
+        store = self._uow._store
+        store.last_priority = max(store.last_priority, *(g.priority for g in changed))
         return sorted(changed, key=lambda g: (g.priority, g.id))
 
     async def page(self, *, limit: int, offset: int) -> GoodsPage:

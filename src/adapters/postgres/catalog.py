@@ -1,9 +1,13 @@
 """The PostgreSQL catalog store: plain SQL over a psycopg 3 async connection pool.
 
-Priorities are unique by a deferred UNIQUE constraint; transactions that assign or shift
-priorities first take one transaction-scoped advisory lock, so they run one at a time and
-compute ``max + 1`` / the shift on committed data. Edits lock their row with ``FOR UPDATE``.
-Driver errors leave this module as ``StorageError``."""
+Priorities are unique by a deferred UNIQUE constraint. The locking protocol (docs/api.md,
+"Concurrent writes") cannot deadlock: a create takes the transaction-scoped priority lock
+shared and draws its priority from a sequence, so creates never wait for each other; a
+reprioritize takes it exclusively, then locks every row it will write in one
+``ORDER BY id FOR UPDATE`` before writing any, and raises the sequence past its new highest
+priority; edits lock their one row with ``FOR UPDATE``. Driver errors leave this module as
+``StorageError`` (``StorageConflict`` for a deadlock or serialization failure, which the use
+cases retry)."""
 
 from __future__ import annotations
 
@@ -18,11 +22,15 @@ from psycopg import AsyncConnection
 
 from core.catalog.events import GoodEvent
 from core.catalog.models import Good, GoodsPage, Project
-from core.errors import StorageError
+from core.errors import StorageConflict, StorageError
 
 PRIORITY_LOCK = 0x676F6F64  # "good": the advisory lock of priority changes
+PRIORITY_SEQUENCE = "goods_priority_seq"
 _GOOD_COLUMNS = "id, project_id, name, description, priority, removed, created_at"
 _BIGINT_MAX = 2**63 - 1
+# deadlock_detected, serialization_failure: the server aborted the transaction to break a
+# conflict; the same transaction run again can succeed.
+_CONFLICTS = frozenset({"40P01", "40001"})
 
 
 @asynccontextmanager
@@ -30,7 +38,11 @@ async def translate_errors(what: str) -> AsyncIterator[None]:
     """Turn driver and pool errors into ``StorageError``."""
     try:
         yield
-    except (psycopg.Error, psycopg_pool.PoolTimeout, OSError) as exc:
+    except psycopg.Error as exc:
+        if exc.sqlstate in _CONFLICTS:
+            raise StorageConflict(f"{what} failed: {exc}") from exc
+        raise StorageError(f"{what} failed: {exc}") from exc
+    except (psycopg_pool.PoolTimeout, OSError) as exc:
         raise StorageError(f"{what} failed: {exc}") from exc
 
 
@@ -122,22 +134,25 @@ class _PgGoods:
     def __init__(self, uow: PgCatalogUnitOfWork) -> None:
         self._uow = uow
 
-    async def lock_priorities(self) -> None:
-        await self._uow.fetchone(
-            "locking priorities", "SELECT pg_advisory_xact_lock(%s)", (PRIORITY_LOCK,)
-        )
-
-    async def add(self, *, project_id: int, name: str, description: str) -> Good:
-        await self.lock_priorities()
+    async def add(self, *, project_id: int, name: str, description: str) -> Good | None:
+        # One statement: the shared priority lock (the materialized CTE is read before any
+        # row is produced), the project's existence, then nextval in the row's projection.
+        # Shared: creates never wait for each other, only for a reprioritize.
         row = await self._uow.fetchone(
             "adding a good",
-            "INSERT INTO goods (project_id, name, description, priority)"
-            " SELECT %s, %s, %s, coalesce(max(priority), 0) + 1 FROM goods"
+            "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%(lock)s))"
+            " INSERT INTO goods (project_id, name, description, priority)"
+            f" SELECT p.id, %(name)s, %(description)s, nextval('{PRIORITY_SEQUENCE}')"
+            " FROM locked, projects p WHERE p.id = %(project)s"
             f" RETURNING {_GOOD_COLUMNS}",
-            (project_id, name, description),
+            {
+                "lock": PRIORITY_LOCK,
+                "name": name,
+                "description": description,
+                "project": project_id,
+            },
         )
-        assert row is not None
-        return _good(row)
+        return None if row is None else _good(row)
 
     async def get_for_update(self, good_id: int, project_id: int) -> Good | None:
         row = await self._uow.fetchone(
@@ -158,12 +173,38 @@ class _PgGoods:
             raise StorageError(f"good {good.id} of project {good.project_id} does not exist")
         return _good(row)
 
+    async def lock_for_reprioritize(
+        self, good_id: int, project_id: int, new_priority: int
+    ) -> Good | None:
+        await self._uow.fetchone(
+            "locking priorities", "SELECT pg_advisory_xact_lock(%s)", (PRIORITY_LOCK,)
+        )
+        # Every row the shift will write, locked in id order before any is written: a
+        # transaction this waits for holds no lock this one has, and none of its writes can
+        # collide with ours in the deferred unique check (docs/api.md, "Concurrent writes").
+        # The rows come back as locked (their newest version), not as of the snapshot;
+        # MATERIALIZED: the outer filter must not be pushed into the locking scan.
+        row = await self._uow.fetchone(
+            "locking goods to reprioritize",
+            f"WITH locked AS MATERIALIZED (SELECT {_GOOD_COLUMNS} FROM goods"
+            " WHERE (id = %(id)s AND project_id = %(project)s) OR priority >= %(new)s"
+            " ORDER BY id FOR UPDATE)"
+            f" SELECT {_GOOD_COLUMNS} FROM locked WHERE id = %(id)s AND project_id = %(project)s",
+            {"id": good_id, "project": project_id, "new": new_priority},
+        )
+        return None if row is None else _good(row)
+
     async def reprioritize(self, good_id: int, project_id: int, new_priority: int) -> list[Good]:
-        await self.lock_priorities()
-        target = await self.get_for_update(good_id, project_id)
+        # The rows it writes are those ``lock_for_reprioritize`` locked: no good is added
+        # and no priority changes while this transaction holds the priority lock.
+        target = await self._uow.fetchone(
+            "reading a good",
+            "SELECT priority FROM goods WHERE id = %s AND project_id = %s",
+            (good_id, project_id),
+        )
         if target is None:
             raise StorageError(f"good {good_id} of project {project_id} does not exist")
-        if target.priority == new_priority:
+        if target[0] == new_priority:
             return []
         rows = await self._uow.fetchall(
             "reprioritizing",
@@ -173,7 +214,16 @@ class _PgGoods:
             f" RETURNING {_GOOD_COLUMNS}",
             {"id": good_id, "project": project_id, "new": new_priority},
         )
-        return sorted((_good(r) for r in rows), key=lambda g: (g.priority, g.id))
+        changed = sorted((_good(r) for r in rows), key=lambda g: (g.priority, g.id))
+        # The next create must go after the new highest priority. Not rolled back with the
+        # transaction (a sequence never is): a reprioritize that then fails leaves a gap.
+        await self._uow.fetchone(
+            "raising the priority counter",
+            f"SELECT setval('{PRIORITY_SEQUENCE}', greatest(%s, last_value))"
+            f" FROM {PRIORITY_SEQUENCE}",
+            (changed[-1].priority,),
+        )
+        return changed
 
     async def page(self, *, limit: int, offset: int) -> GoodsPage:
         # One statement, so the counts and the page come from one snapshot.
@@ -231,7 +281,7 @@ class _PgOutbox:
         async with translate_errors("adding outbox events"), self._uow.conn.cursor() as cur:
             await cur.execute(
                 "INSERT INTO outbox (event_id, topic, key, payload)"
-                " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bytea[])",
+                " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bytea[])",
                 (
                     [e.event_id for e in events],
                     [topic] * len(events),

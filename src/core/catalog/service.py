@@ -1,24 +1,30 @@
 """The catalog use cases: create, update, remove, reprioritize and list goods; list and
 create projects. Each change runs in one unit of work that locks what it edits, writes, and
 records one audit event per changed good; after the commit it invalidates every cached list
-page with one counter increment."""
+page with one counter increment.
+
+The store's locking protocol cannot deadlock (docs/api.md, "Concurrent writes"). As a safety
+net only, a unit of work the database aborted to break a conflict (``StorageConflict``) is run
+again whole, a bounded number of times, logged and counted in ``stats.write_retries``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import attrs
 
 from core.catalog import rules
 from core.catalog.events import EventType, GoodEvent
 from core.catalog.models import Good, GoodsPage, PriorityChange, Project
-from core.errors import CacheUnavailable, NotFound
+from core.errors import CacheUnavailable, NotFound, StorageConflict
 from core.ports.cache import Cache
 from core.ports.catalog import CatalogStore, CatalogUnitOfWork
 from core.ports.clock import Clock, IdGenerator
+from core.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +34,10 @@ GENERATION_KEY = "catalog:goods:gen"
 # A page's key: PAGE_PREFIX + generation + PAGE_SUFFIX ("catalog:goods:list:7:10:1").
 PAGE_PREFIX = "catalog:goods:list:"
 PAGE_SUFFIX = ":{limit}:{offset}"
+#: Runs of one write's unit of work when the database keeps aborting it as a conflict.
+WRITE_ATTEMPTS = 3
+
+T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
@@ -38,12 +48,15 @@ class Removed:
 
 @attrs.define(kw_only=True)
 class ListStats:
-    """Observable counters of the list read path."""
+    """Observable counters of the list read path, and ``write_retries``: units of work run
+    again after the database aborted them as a conflict (0 while the locking protocol
+    holds)."""
 
     hits: int = 0
     misses: int = 0
     loads: int = 0
     cache_errors: int = 0
+    write_retries: int = 0
 
 
 class CatalogService:
@@ -62,6 +75,7 @@ class CatalogService:
         encode_page: PageEncoder,
         ttl: float = 60.0,
         cache_retry_after: float = 1.0,
+        conflict_backoff: Backoff | None = None,
     ) -> None:
         self._store = store
         self._cache = cache
@@ -70,6 +84,7 @@ class CatalogService:
         self._encode_page = encode_page
         self._ttl = ttl
         self._retry_after = cache_retry_after
+        self._conflict_backoff = conflict_backoff or Backoff(initial=0.01, maximum=0.2)
         self._cache_down_until = 0.0
         self._invalidation_pending = False
         self._flights: dict[str, asyncio.Future[bytes]] = {}
@@ -82,12 +97,19 @@ class CatalogService:
         not exist; ``ValidationError`` for a bad name or description."""
         name = rules.clean_name(name)
         description = rules.clean_description(description)
-        async with self._store.unit_of_work() as uow:
-            if await uow.projects.get(project_id) is None:
-                raise NotFound
-            good = await uow.goods.add(project_id=project_id, name=name, description=description)
-            await self._record(uow, "create", [good])
-            await uow.commit()
+
+        async def attempt() -> Good:
+            async with self._store.unit_of_work() as uow:
+                good = await uow.goods.add(
+                    project_id=project_id, name=name, description=description
+                )
+                if good is None:
+                    raise NotFound
+                await self._record(uow, "create", [good])
+                await uow.commit()
+            return good
+
+        good = await self._write("create", attempt)
         await self._invalidate()
         return good
 
@@ -99,26 +121,36 @@ class CatalogService:
         name = rules.clean_name(name)
         if description is not None:
             description = rules.clean_description(description)
-        async with self._store.unit_of_work() as uow:
-            current = await self._live_good(uow, good_id, project_id)
-            changed = attrs.evolve(
-                current,
-                name=name,
-                description=current.description if description is None else description,
-            )
-            good = await uow.goods.save(changed)
-            await self._record(uow, "update", [good])
-            await uow.commit()
+
+        async def attempt() -> Good:
+            async with self._store.unit_of_work() as uow:
+                current = await self._live_good(uow, good_id, project_id)
+                changed = attrs.evolve(
+                    current,
+                    name=name,
+                    description=current.description if description is None else description,
+                )
+                good = await uow.goods.save(changed)
+                await self._record(uow, "update", [good])
+                await uow.commit()
+            return good
+
+        good = await self._write("update", attempt)
         await self._invalidate()
         return good
 
     async def remove_good(self, *, good_id: int, project_id: int) -> Removed:
         """Soft-remove a good. ``NotFound`` if it is not in that project or already removed."""
-        async with self._store.unit_of_work() as uow:
-            current = await self._live_good(uow, good_id, project_id)
-            good = await uow.goods.save(attrs.evolve(current, removed=True))
-            await self._record(uow, "remove", [good])
-            await uow.commit()
+
+        async def attempt() -> Good:
+            async with self._store.unit_of_work() as uow:
+                current = await self._live_good(uow, good_id, project_id)
+                good = await uow.goods.save(attrs.evolve(current, removed=True))
+                await self._record(uow, "remove", [good])
+                await uow.commit()
+            return good
+
+        good = await self._write("remove", attempt)
         await self._invalidate()
         return Removed(id=good.id, project_id=good.project_id)
 
@@ -130,14 +162,22 @@ class CatalogService:
         it already had ``new_priority``). ``NotFound`` if the good is not in that project or
         is removed."""
         rules.check_priority(new_priority)
-        async with self._store.unit_of_work() as uow:
-            await uow.goods.lock_priorities()
-            target = await self._live_good(uow, good_id, project_id)
-            if target.priority == new_priority:
-                return [PriorityChange(id=target.id, project_id=project_id, priority=new_priority)]
-            changed = await uow.goods.reprioritize(good_id, project_id, new_priority)
-            await self._record(uow, "reprioritize", changed)
-            await uow.commit()
+
+        async def attempt() -> list[Good] | None:
+            async with self._store.unit_of_work() as uow:
+                target = await uow.goods.lock_for_reprioritize(good_id, project_id, new_priority)
+                if target is None or target.removed:
+                    raise NotFound
+                if target.priority == new_priority:
+                    return None
+                changed = await uow.goods.reprioritize(good_id, project_id, new_priority)
+                await self._record(uow, "reprioritize", changed)
+                await uow.commit()
+            return changed
+
+        changed = await self._write("reprioritize", attempt)
+        if changed is None:
+            return [PriorityChange(id=good_id, project_id=project_id, priority=new_priority)]
         await self._invalidate()
         return [
             PriorityChange(id=g.id, project_id=g.project_id, priority=g.priority) for g in changed
@@ -187,12 +227,31 @@ class CatalogService:
     async def create_project(self, *, name: str) -> Project:
         """Create a project; ``ValidationError`` for a bad name."""
         name = rules.clean_name(name)
-        async with self._store.unit_of_work() as uow:
-            project = await uow.projects.add(name=name)
-            await uow.commit()
-        return project
+
+        async def attempt() -> Project:
+            async with self._store.unit_of_work() as uow:
+                project = await uow.projects.add(name=name)
+                await uow.commit()
+            return project
+
+        return await self._write("project create", attempt)
 
     # --- internals -----------------------------------------------------------------------
+
+    async def _write(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()`` (one whole unit of work), run again after a ``StorageConflict``, at
+        most ``WRITE_ATTEMPTS`` runs in all. A safety net: the locking protocol is what keeps
+        conflicts away, so each retry is logged at warning and counted."""
+        for run in range(WRITE_ATTEMPTS):
+            try:
+                return await attempt()
+            except StorageConflict as exc:
+                if run + 1 == WRITE_ATTEMPTS:
+                    raise
+                self.stats.write_retries += 1
+                log.warning("catalog %s aborted as a conflict, running it again: %s", what, exc)
+                await asyncio.sleep(self._conflict_backoff.delay(run))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
     async def _live_good(uow: CatalogUnitOfWork, good_id: int, project_id: int) -> Good:

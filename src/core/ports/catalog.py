@@ -2,7 +2,9 @@
 
 Every method of the repositories runs inside the unit of work's one transaction; nothing is
 visible to others until ``commit()``, and leaving the ``async with`` block without committing
-rolls everything back. Every method may raise ``StorageError`` when the database fails.
+rolls everything back. Every method may raise ``StorageError`` when the database fails, and
+``StorageConflict`` (a ``StorageError``) when it aborted the transaction to break a conflict
+with a concurrent one; the whole unit of work may then be run again.
 """
 
 from __future__ import annotations
@@ -16,16 +18,13 @@ from core.catalog.models import Good, GoodsPage, Project
 
 
 class GoodsRepository(Protocol):
-    async def lock_priorities(self) -> None:
-        """Serialise this unit of work with every other one that changes priorities (``add``,
-        ``reprioritize``) until it ends. Reentrant. A reprioritizing unit of work calls it
-        before ``get_for_update`` of its target, so that locks are always taken in one order."""
-        ...
-
-    async def add(self, *, project_id: int, name: str, description: str) -> Good:
-        """Insert a good with priority ``max(priority of every good) + 1`` (1 for the first),
-        ``removed`` false. Concurrent ``add``s and ``reprioritize``s never produce equal
-        priorities: they are serialised until the transaction ends. The project must exist."""
+    async def add(self, *, project_id: int, name: str, description: str) -> Good | None:
+        """Insert a good, ``removed`` false, with the next priority: one more than the highest
+        priority handed out so far (1 for the first) — by ``add``s committed, in flight or
+        rolled back (a rolled-back ``add`` leaves its number unused), and by reprioritizes.
+        Never waits for another ``add``; waits for a reprioritize in flight. Concurrent
+        ``add``s and reprioritizes never produce equal priorities. ``None`` (and nothing
+        inserted) if there is no project ``project_id``."""
         ...
 
     async def get_for_update(self, good_id: int, project_id: int) -> Good | None:
@@ -39,11 +38,22 @@ class GoodsRepository(Protocol):
         ``get_for_update`` in this unit of work; return it as stored."""
         ...
 
+    async def lock_for_reprioritize(
+        self, good_id: int, project_id: int, new_priority: int
+    ) -> Good | None:
+        """Take every lock a reprioritize of this good to ``new_priority`` needs, until the
+        transaction ends: the priorities exclusively (no other ``add`` or reprioritize runs
+        meanwhile), then the good and every good whose priority is ``>= new_priority``,
+        in one step. Returns the good as locked (removed ones too), ``None`` if there is no
+        such good in that project. Call it before any other lock of the unit of work."""
+        ...
+
     async def reprioritize(self, good_id: int, project_id: int, new_priority: int) -> list[Good]:
         """Give the good ``new_priority`` and move every other good whose priority is
-        ``>= new_priority`` up by one, serialised with ``add`` like it. If the good already has
-        ``new_priority`` nothing changes. Returns every good whose priority changed, as stored
-        after the change, ordered by priority. Lock the good with ``get_for_update`` first."""
+        ``>= new_priority`` up by one. If the good already has ``new_priority`` nothing
+        changes. Returns every good whose priority changed, as stored after the change,
+        ordered by priority. Requires ``lock_for_reprioritize`` with the same arguments
+        earlier in this unit of work."""
         ...
 
     async def page(self, *, limit: int, offset: int) -> GoodsPage:
