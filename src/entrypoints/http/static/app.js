@@ -64,6 +64,7 @@ function selectTab(name, { focus = false } = {}) {
     if (on && focus) button.focus();
     $(`#tab-${button.dataset.tab}`).hidden = !on;
   }
+  if (name === "orders") loadRecent();
   if (name === "catalog") loadCatalog();
   if (name === "logs") loadLogs();
   liveLogs();
@@ -159,6 +160,54 @@ async function lookUpOrder(event) {
   } else {
     show(message, `The order could not be loaded: ${describeError(result.status, result.data)}`);
   }
+}
+
+// The newest orders (GET /orders, keyset-paged): ``cursors`` holds each shown page's ``before``.
+const recent = { limit: 20, cursors: [null], next: null, loads: 0 };
+
+async function loadRecent() {
+  const load = ++recent.loads;
+  const before = recent.cursors[recent.cursors.length - 1];
+  const params = new URLSearchParams({ limit: recent.limit });
+  if (before) params.set("before", before);
+  const result = await api("GET", `/orders?${params}`);
+  if (load !== recent.loads) return;
+  const message = $("#recent-message");
+  if (!result.ok) {
+    show(message, `The recent orders could not be loaded. ${errorText(result)}`);
+    return;
+  }
+  show(message, "");
+  const { meta, orders } = result.data;
+  recent.next = meta.next;
+  const page = recent.cursors.length;
+  $("#recent-meta").textContent = orders.length
+    ? `Newest first · page ${page} · ${orders.length} ${orders.length === 1 ? "order" : "orders"}`
+    : "";
+  $("#recent-empty").hidden = orders.length > 0 || page > 1;
+  $("#recent-older").disabled = !meta.next;
+  $("#recent-newest").disabled = page === 1;
+  const labels = ["Created", "Order id", "Customer", "City", "Items", "Amount"];
+  $("#recent-orders tbody").replaceChildren(...orders.map((o) => {
+    const tr = el("tr", null, { "data-uid": o.order_uid });
+    const created = el("td", null, { "data-label": labels[0] });
+    created.append(el("time", new Date(o.date_created).toLocaleString(), { datetime: o.date_created }));
+    const id = el("td", null, { "data-label": labels[1], class: "uid" });
+    const open = el("button", o.order_uid, {
+      type: "button", class: "link", "data-action": "open-order", "aria-label": `Show order ${o.order_uid}`,
+    });
+    open.addEventListener("click", () => {
+      $("#order-id").value = o.order_uid;
+      lookUpOrder().then(() => $("#order").scrollIntoView({ block: "start" }));
+    });
+    id.append(open);
+    tr.append(created, id,
+      el("td", o.name, { "data-label": labels[2] }),
+      el("td", o.city, { "data-label": labels[3] }),
+      el("td", o.items, { "data-label": labels[4], class: "num" }),
+      el("td", money(o.amount, o.currency), { "data-label": labels[5], class: "num" }));
+    return tr;
+  }));
 }
 
 // --- API errors shown next to the control that caused them --------------------------------
@@ -313,7 +362,7 @@ function goodRow(good) {
   const project = catalog.projects.get(good.projectId);
   cell(project === undefined ? `#${good.projectId}` : `${project} (#${good.projectId})`, "Project");
   cell(good.name, "Name", "name");
-  cell(good.description || "—", "Description", good.description ? "" : "muted");
+  cell(good.description || "—", "Description", good.description ? "text" : "muted");
   cell(null, "State").append(el("span", good.removed ? "removed" : "active",
     { class: `badge ${good.removed ? "badge-removed" : "badge-active"}` }));
 
@@ -604,6 +653,11 @@ document.addEventListener("DOMContentLoaded", () => {
     button.tabIndex = button.getAttribute("aria-selected") === "true" ? 0 : -1;
   }
   $("#order-form").addEventListener("submit", lookUpOrder);
+  $("#recent-older").addEventListener("click", () => {
+    if (recent.next) { recent.cursors.push(recent.next); loadRecent(); }
+  });
+  $("#recent-newest").addEventListener("click", () => { recent.cursors = [null]; loadRecent(); });
+  $("#recent-refresh").addEventListener("click", () => loadRecent());
 
   $("#good-form").addEventListener("submit", addGood);
   $("#project-form").addEventListener("submit", addProject);
@@ -644,6 +698,7 @@ document.addEventListener("DOMContentLoaded", () => {
 
   const [tab, id] = decodeURIComponent(location.hash.slice(1)).split("/");
   if (tab === "catalog" || tab === "logs") selectTab(tab);
+  else loadRecent();
   if (tab === "orders" && id) { $("#order-id").value = id; lookUpOrder(); }
   document.body.dataset.ready = "true";
 });
