@@ -19,14 +19,6 @@ function show(target, text, ok = false) {
   target.hidden = !text;
 }
 
-function describeError(status, body) {
-  if (body && typeof body === "object" && "message" in body) {
-    const details = Object.entries(body.details || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
-    return details ? `${body.message} (${details})` : body.message;
-  }
-  return `HTTP ${status}`;
-}
-
 // The token guards changes only (HEXMARKET_API_TOKEN); it lives in sessionStorage, so it is
 // forgotten with the browser tab and never reaches other sites or later visitors.
 const TOKEN_KEY = "hexmarket.token";
@@ -158,7 +150,7 @@ async function lookUpOrder(event) {
   } else if (result.status === 400) {
     show(message, `“${id}” is not a valid order id: use 1 to 64 letters, digits, “_” or “-”.`);
   } else {
-    show(message, `The order could not be loaded: ${describeError(result.status, result.data)}`);
+    show(message, `The order could not be loaded. ${errorText(result, "The order store")}`);
   }
 }
 
@@ -217,10 +209,42 @@ const ERROR_TEXT = {
   "errors.common.notFound": "Not found: it may have been removed in the meantime. The list is refreshed.",
   "errors.common.conflict": "The change conflicts with another one. The list is refreshed; try again.",
   "errors.common.payloadTooLarge": "The text is too long to send.",
-  "errors.logs.unavailable": "The audit log store is unavailable right now. Try again shortly.",
+  "errors.common.unavailable": "A server behind hexmarket is unavailable right now. Try again shortly.",
+  "errors.common.internal": "Something went wrong on the server. Try again; if it persists, check its log.",
 };
 
-function errorText(result) {
+// The field names of the API as people read them.
+const FIELD_TEXT = {
+  newPriority: "New priority", name: "Name", description: "Description", projectId: "Project",
+  id: "Good id", limit: "Number shown", offset: "Position", body: "Request", before: "Page",
+  since: "From", until: "To", type: "Event type",
+};
+
+// The server passes some reasons from its decoder as they are ("Expected `int` >= 1"); they
+// are turned into plain words here, so library wording never reaches the person.
+const REASON_TEXT = [
+  [/^Expected `int` >= (-?\d+)$/, (m) => `must be a whole number, ${m[1]} or more`],
+  [/^Expected `int` <= (-?\d+)$/, (m) => `must be a whole number, at most ${Number(m[1]).toLocaleString()}`],
+  [/^Expected `int( \| null)?`, got `[^`]*`$/, () => "must be a whole number"],
+  [/^Expected `str( \| null)?`, got `[^`]*`$/, () => "must be text"],
+  [/^Expected `str` of length <= (\d+)$/, (m) => `must be at most ${m[1]} characters`],
+  [/^Expected `str` of length >= (\d+)$/, (m) => `must be at least ${m[1]} characters`],
+  [/^Expected `object`, got `[^`]*`$/, () => "must be a JSON object"],
+  [/^unknown field$/, () => "is not a field this form knows"],
+  [/^Object missing required field `([^`]*)`$/, (m) => `${FIELD_TEXT[m[1]] || m[1]} is required`],
+];
+
+function humanReason(reason) {
+  for (const [pattern, text] of REASON_TEXT) {
+    const match = pattern.exec(reason);
+    if (match) return text(match);
+  }
+  return /`/.test(reason) ? "is not valid" : reason;  // any other decoder wording
+}
+
+const fieldText = (field) => FIELD_TEXT[field] || field;
+
+function errorText(result, context = "") {
   if (result.status === 0) return "The server cannot be reached. Check the connection and try again.";
   if (result.status === 401) {
     return apiToken()
@@ -228,13 +252,14 @@ function errorText(result) {
       : "Changes need the API token: enter it under “API token” and try again.";
   }
   const key = result.data && typeof result.data === "object" ? result.data.message : undefined;
-  return ERROR_TEXT[key] || `The request failed (HTTP ${result.status}${key ? `, ${key}` : ""}).`;
+  if (key === "errors.common.unavailable" && context) return `${context} is unavailable right now. Try again shortly.`;
+  return ERROR_TEXT[key] || `The request failed (HTTP ${result.status}).`;
 }
 
 function errorDetails(result) {
   const body = result.data;
   if (!body || typeof body !== "object" || !body.details || typeof body.details !== "object") return [];
-  return Object.entries(body.details).map(([field, reason]) => [field, String(reason)]);
+  return Object.entries(body.details).map(([field, reason]) => [field, humanReason(String(reason))]);
 }
 
 function fieldError(input) {
@@ -284,7 +309,7 @@ function errorNodes(result, details = errorDetails(result)) {
     const list = el("ul");
     for (const [field, reason] of details) {
       const item = el("li");
-      item.append(el("strong", field), document.createTextNode(`: ${reason}`));
+      item.append(el("strong", fieldText(field)), document.createTextNode(`: ${reason}`));
       list.append(item);
     }
     nodes.push(list);
@@ -318,7 +343,10 @@ async function loadCatalog({ last = false } = {}) {
     api("GET", `/goods/list?limit=${catalog.limit}&offset=${catalog.offset}`),
   ]);
   if (load !== catalog.loads) return;
-  if (!result.ok) { catalogMessage(`The goods could not be loaded. ${errorText(result)}`, false); return; }
+  if (!result.ok) {
+    catalogMessage(`The goods could not be loaded. ${errorText(result, "The catalog database")}`, false);
+    return;
+  }
   const { meta, goods } = result.data;
   const lastOffset = Math.max(1, Math.floor((meta.total - 1) / catalog.limit) * catalog.limit + 1);
   if ((last && catalog.offset !== lastOffset) || (!goods.length && catalog.offset > lastOffset)) {
@@ -439,6 +467,7 @@ function closeEditor() {
 
 function openEditor(tr, good, button) {
   closeEditor();
+  catalogMessage("");  // a message about an earlier change must not stand beside this box
   const editor = el("tr", null, { class: "editor" });
   const td = el("td", null, { colspan: "7" });
   const form = el("form", null, { class: "panel", novalidate: true, autocomplete: "off" });
@@ -484,6 +513,29 @@ function openEditor(tr, good, button) {
   });
 }
 
+// The offset of the page that shows good ``id`` at ``priority``: goods are listed by priority,
+// then id, so a binary search over the pages finds it in a few reads (the first guess assumes
+// dense priorities, which is the common case and takes one read).
+async function offsetOf(id, priority) {
+  const before = (a, b) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+  const target = [priority, id];
+  let lo = 0, hi = Math.max(0, Math.ceil(catalog.total / catalog.limit) - 1);
+  let page = Math.max(0, Math.min(hi, Math.floor((priority - 1) / catalog.limit)));
+  while (lo <= hi) {
+    const offset = page * catalog.limit + 1;
+    const result = await api("GET", `/goods/list?limit=${catalog.limit}&offset=${offset}`);
+    if (!result.ok || !result.data.goods.length) return null;
+    const goods = result.data.goods;
+    if (goods.some((g) => g.id === id)) return offset;
+    const first = goods[0], last = goods[goods.length - 1];
+    if (before([last.priority, last.id], target)) lo = page + 1;
+    else if (before(target, [first.priority, first.id])) hi = page - 1;
+    else return null;
+    page = Math.floor((lo + hi) / 2);
+  }
+  return null;
+}
+
 async function reprioritize(good, input, rowError) {
   const raw = input.value.trim();
   const number = Number(raw);
@@ -491,6 +543,11 @@ async function reprioritize(good, input, rowError) {
   const result = await api("PATCH", `/good/reprioritize?id=${good.id}&projectId=${good.projectId}`,
     { newPriority });
   const others = result.ok ? result.data.priorities.filter((p) => p.id !== good.id).length : 0;
+  if (result.ok) {  // follow the moved good to its page, so it stays in view
+    const moved = result.data.priorities.find((p) => p.id === good.id);
+    const offset = await offsetOf(good.id, moved ? moved.priority : newPriority);
+    if (offset) catalog.offset = offset;
+  }
   const text = `Moved “${good.name}” to priority ${newPriority}` +
     (others ? `; ${others} other ${others === 1 ? "good" : "goods"} moved down one place.` : ".");
   rowError.replaceChildren();
@@ -510,6 +567,7 @@ async function reprioritize(good, input, rowError) {
 }
 
 function askRemove(actions, good, rowError) {
+  catalogMessage("");
   actions.hidden = true;
   const confirm = el("div", null, { class: "confirm", role: "group", "aria-label": "Confirm removal" });
   const question = el("p", `Remove “${good.name}”?`);
@@ -606,8 +664,8 @@ async function loadLogs(event) {
   logs.busy = false;
   if (load !== logs.loads) return;
   if (!result.ok) {
-    const reasons = errorDetails(result).map(([field, reason]) => `${field}: ${reason}`).join("; ");
-    show(message, `${errorText(result)}${reasons ? ` ${reasons}` : ""}`);
+    const reasons = errorDetails(result).map(([field, reason]) => `${fieldText(field)}: ${reason}`).join("; ");
+    show(message, `${errorText(result, "The audit log store")}${reasons ? ` ${reasons}` : ""}`);
     return;
   }
   const events = result.data.logs;
@@ -680,18 +738,28 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#api-token").value = apiToken();
   showTokenState();
 
+  // Paging or opening a box starts afresh: a message about the last change goes.
   $("#goods-limit").addEventListener("change", (event) => {
     catalog.limit = Number(event.target.value);
     catalog.offset = 1;
+    catalogMessage("");
     loadCatalog();
   });
   catalog.limit = Number($("#goods-limit").value);
   $("#goods-prev").addEventListener("click", () => {
     catalog.offset = Math.max(1, catalog.offset - catalog.limit);
+    catalogMessage("");
     loadCatalog();
   });
-  $("#goods-next").addEventListener("click", () => { catalog.offset += catalog.limit; loadCatalog(); });
-  $("#goods-refresh").addEventListener("click", () => loadCatalog());
+  $("#goods-next").addEventListener("click", () => {
+    catalog.offset += catalog.limit;
+    catalogMessage("");
+    loadCatalog();
+  });
+  $("#goods-refresh").addEventListener("click", () => { catalogMessage(""); loadCatalog(); });
+  for (const box of [$("#project-box"), $("#token-box")]) {
+    box.addEventListener("toggle", () => { if (box.open) catalogMessage(""); });
+  }
 
   $("#logs-form").addEventListener("submit", loadLogs);
   $("#logs-live").addEventListener("change", liveLogs);
