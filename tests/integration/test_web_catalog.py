@@ -181,18 +181,54 @@ async def test_a_good_is_created_edited_moved_removed_and_its_history_shown(
     )
     await expect(logs.locator("td:nth-child(7)")).to_have_text(["1", "1", "2", "2"])
     await expect(logs.locator("td:nth-child(8)")).to_have_text(["yes", "no", "no", "no"])
+    # each row says what changed, before -> after
+    await expect(logs.locator("td:nth-child(6)")).to_have_text(
+        [
+            "active → removed",
+            "priority 2 → 1",
+            "name “Green tea” → “Sencha”; description “loose leaf” → “steamed <b>green</b>”",
+            "created at priority 2",
+        ]
+    )
     await expect(page.locator("#logs-meta")).to_have_text(
-        f"4 events, newest first · project #1, good #{green_id}"
+        f"4 events in 4 changes, newest first · project #1, good #{green_id}"
     )
     await screenshot(page, "web-logs-desktop.png")
 
-    # Every event: Black tea's create and the move it got from Sencha's reprioritize too.
+    # Every event: Black tea's create and the move Sencha's reprioritize gave it, shown as one
+    # change whose target is Sencha and which shifted one good (folded out on request).
     await page.fill("#logs-good", "")
     await page.click("#logs-submit")
-    await expect(logs).to_have_count(6)
-    await expect(logs.locator("td:nth-child(2)")).to_have_text(
-        ["remove", "reprioritize", "reprioritize", "update", "create", "create"]
+    changes = page.locator("#logs tbody tr.change")
+    await expect(changes).to_have_count(5)
+    await expect(changes.locator("td:nth-child(2)")).to_have_text(
+        ["remove", "reprioritize", "update", "create", "create"]
     )
+    move = changes.nth(1)
+    await expect(move.locator("td:nth-child(5)")).to_have_text("Sencha")
+    toggle = move.get_by_role("button", name="shifted 1 good")
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
+    shifted = page.locator("#logs tbody tr.shifted")
+    await expect(shifted).to_be_hidden()
+    await toggle.click()
+    await expect(shifted).to_be_visible()
+    await expect(shifted).to_have_text(
+        f"Black tea (#{await rows.nth(1).get_attribute('data-id')}): priority 1 → 2"
+    )
+    await expect(page.locator("#logs-meta")).to_contain_text("6 events in 5 changes")
+
+    # Filters: by type, and by a time range that ends before everything.
+    await page.select_option("#logs-type", "create")
+    await page.click("#logs-submit")
+    await expect(changes.locator("td:nth-child(2)")).to_have_text(["create", "create"])
+    await page.select_option("#logs-type", "")
+    await page.fill("#logs-until", "2001-01-01T00:00:00")
+    await page.click("#logs-submit")
+    await expect(changes).to_have_count(0)
+    await expect(page.locator("#logs-message")).to_contain_text("No events")
+    await page.fill("#logs-until", "")
+    await page.click("#logs-submit")
+    await expect(changes).to_have_count(5)
 
     # Phone width: the audit log and the catalog, with the editor open, fit without scrolling
     # sideways.
@@ -396,4 +432,47 @@ async def test_an_audit_log_outage_is_explained(
         "The audit log store is unavailable right now. Try again shortly."
     )
     assert "errors." not in await message.inner_text()
+    assert errors == []
+
+
+async def test_the_audit_log_on_a_phone_pages_by_whole_changes(
+    audited_app: str, browser: Browser
+) -> None:
+    async with httpx.AsyncClient(base_url=audited_app) as client:
+        ids = []
+        for i in range(1, 31):
+            response = await client.post("/good/create?projectId=1", json={"name": f"Tea {i:02}"})
+            assert response.status_code == 200, response.text
+            ids.append(response.json()["id"])
+        # one move that shifts the 29 goods before it: 30 events, one change
+        response = await client.patch(
+            f"/good/reprioritize?id={ids[-1]}&projectId=1", json={"newPriority": 1}
+        )
+        assert response.status_code == 200, response.text
+
+    page, errors = await open_page(browser, audited_app + "/#logs", 390)
+    meta = page.locator("#logs-meta")
+    changes = page.locator("#logs tbody tr.change")
+    # 20 events a page on a phone; the 30-event move is one entry whatever the page size
+    await expect(meta).to_have_text("20 events in 1 change, newest first", timeout=EVENTS_WITHIN_MS)
+    await page.select_option("#logs-limit", "100")
+    await page.click("#logs-submit")
+    await expect(meta).to_have_text("60 events in 31 changes, newest first")
+    await expect(changes.first.get_by_role("button", name="shifted 29 goods")).to_be_visible()
+    await page.select_option("#logs-limit", "20")
+    await page.select_option("#logs-type", "create")
+    await page.click("#logs-submit")
+    await expect(meta).to_have_text("20 events in 20 changes, newest first · create events")
+    height = await page.evaluate("document.documentElement.scrollHeight")
+    assert height < 4000, height  # was ~240 px an event
+    assert await horizontal_overflow(page) == 0
+    await screenshot(page, "web-logs-paged-phone.png")
+    await page.click("#logs-older")
+    await expect(page.locator("#logs-page")).to_have_text("Page 2")
+    await expect(meta).to_have_text("10 events in 10 changes, newest first · create events")
+    await expect(page.locator("#logs-older")).to_be_disabled()
+    names = await changes.locator("td:nth-child(5)").all_inner_texts()
+    assert names == [f"Tea {i:02}" for i in range(10, 0, -1)]
+    await page.click("#logs-newest")
+    await expect(page.locator("#logs-page")).to_have_text("Page 1")
     assert errors == []

@@ -599,6 +599,7 @@ function askRemove(actions, good, rowError) {
 function showHistory(good) {
   $("#logs-project").value = good.projectId;
   $("#logs-good").value = good.id;
+  logs.cursors = [null];
   selectTab("logs", { focus: true });
 }
 
@@ -649,17 +650,135 @@ function showTokenState() {
 
 // --- audit log ----------------------------------------------------------------------------
 
-const logs = { timer: null, busy: false, loads: 0 };
+// ``cursors``: the ``before`` of each page shown so far (keyset paging, newest first); the open
+// "shifted goods" lists survive the 2 s refresh.
+const logs = { timer: null, busy: false, loads: 0, cursors: [null], next: null, open: new Set() };
+
+const PHONE = window.matchMedia("(max-width: 640px)");
+
+function logsQuery() {
+  const params = new URLSearchParams({ limit: $("#logs-limit").value });
+  const project = $("#logs-project").value.trim(), good = $("#logs-good").value.trim();
+  const type = $("#logs-type").value;
+  if (project) params.set("projectId", project);
+  if (good) params.set("id", good);
+  if (type) params.set("type", type);
+  for (const [name, input] of [["since", $("#logs-since")], ["until", $("#logs-until")]]) {
+    const moment = input.value ? new Date(input.value) : null;  // local time, sent as UTC
+    if (moment && !Number.isNaN(moment.getTime())) params.set(name, moment.toISOString());
+  }
+  return params;
+}
+
+function logsScope() {
+  const project = $("#logs-project").value.trim(), good = $("#logs-good").value.trim();
+  const type = $("#logs-type").value;
+  const since = $("#logs-since").value, until = $("#logs-until").value;
+  return [
+    type && `${type} events`, project && `project #${project}`, good && `good #${good}`,
+    since && `from ${new Date(since).toLocaleString()}`, until && `to ${new Date(until).toLocaleString()}`,
+  ].filter(Boolean).join(", ");
+}
+
+// Events of one change arrive together (one time, one change id): they become one entry.
+function changesOf(events) {
+  const changes = [];
+  for (const e of events) {
+    const last = changes[changes.length - 1];
+    if (last && last.id === e.change_id) last.events.push(e);
+    else changes.push({ id: e.change_id, events: [e] });
+  }
+  for (const change of changes) {
+    change.target = change.events.find((e) => e.target_id === e.id) || null;
+    change.shifted = change.events.filter((e) => e.target_id !== e.id);
+  }
+  return changes;
+}
+
+const arrow = (before, after) => `${before} → ${after}`;
+
+// What the change did to this good, before → after.
+function changeText(e) {
+  if (e.type === "create") return `created at priority ${e.priority}`;
+  if (e.type === "remove") return "active → removed";
+  if (e.type === "update") {
+    const parts = [];
+    if (e.before_name !== null) parts.push(`name ${arrow(`“${e.before_name}”`, `“${e.name}”`)}`);
+    if (e.before_description !== null) {
+      parts.push(`description ${arrow(`“${e.before_description || "—"}”`, `“${e.description || "—"}”`)}`);
+    }
+    return parts.join("; ") || "saved unchanged";
+  }
+  if (e.before_priority !== null) {
+    const moved = `priority ${arrow(e.before_priority, e.priority)}`;
+    return e.target_id === e.id ? moved : `${moved}, shifted by good #${e.target_id}`;
+  }
+  return `priority ${e.priority}`;
+}
+
+const LOG_LABELS = ["Time", "Event", "Good", "Project", "Name", "Change", "Priority", "Removed"];
+
+function eventCells(tr, e, { time = true } = {}) {
+  const cell = (value, i, cls) => {
+    const td = el("td", value, { "data-label": LOG_LABELS[i], class: cls });
+    tr.append(td);
+    return td;
+  };
+  const when = cell(null, 0, "time");
+  if (time) when.append(el("time", new Date(e.event_time).toLocaleString(), { datetime: e.event_time }));
+  cell(null, 1).append(el("span", e.type, { class: `badge badge-${e.type}` }));
+  cell(e.id, 2, "num");
+  cell(e.project_id, 3, "num minor");
+  cell(e.name, 4, "name");
+  cell(changeText(e), 5, "text change");
+  cell(e.priority, 6, "num");
+  cell(e.removed ? "yes" : "no", 7, "minor");
+}
+
+function changeRows(change) {
+  const head = change.target || change.events[0];
+  const tr = el("tr", null, { "data-event": head.event_id, "data-change": change.id, class: "change" });
+  eventCells(tr, head);
+  const rows = [tr];
+  const others = change.target ? change.shifted : change.events.slice(1);
+  if (!others.length) return rows;
+  const open = logs.open.has(change.id);
+  const toggle = el("button", `shifted ${others.length} ${others.length === 1 ? "good" : "goods"}`, {
+    type: "button", class: "link", "data-action": "shifted", "aria-expanded": String(open),
+  });
+  tr.querySelector("td.change").append(document.createTextNode(" "), toggle);
+  const detail = el("tr", null, { class: "shifted", hidden: !open });
+  const td = el("td", null, { colspan: "8" });
+  const list = el("ul", null, { class: "shifted-list" });
+  for (const e of others) {
+    list.append(el("li", `${e.name} (#${e.id}): ${changeText(e).replace(/, shifted by good #\d+$/, "")}`,
+      { "data-event": e.event_id }));
+  }
+  td.append(list);
+  detail.append(td);
+  toggle.addEventListener("click", () => {
+    const now = detail.hidden;
+    detail.hidden = !now;
+    toggle.setAttribute("aria-expanded", String(now));
+    if (now) logs.open.add(change.id); else logs.open.delete(change.id);
+  });
+  rows.push(detail);
+  return rows;
+}
 
 async function loadLogs(event) {
-  event?.preventDefault();
+  if (event) {  // a new query starts at the newest page
+    event.preventDefault();
+    logs.cursors = [null];
+  }
   const load = ++logs.loads;
   logs.busy = true;
   const message = $("#logs-message");
-  const params = new URLSearchParams({ limit: $("#logs-limit").value });
-  const project = $("#logs-project").value.trim(), good = $("#logs-good").value.trim();
-  if (project) params.set("projectId", project);
-  if (good) params.set("id", good);
+  const params = logsQuery();
+  const limit = Number(params.get("limit"));
+  params.set("limit", String(Math.min(limit + 1, 1000)));
+  const before = logs.cursors[logs.cursors.length - 1];
+  if (before) params.set("before", before);
   const result = await api("GET", `/logs?${params}`);
   logs.busy = false;
   if (load !== logs.loads) return;
@@ -668,26 +787,28 @@ async function loadLogs(event) {
     show(message, `${errorText(result, "The audit log store")}${reasons ? ` ${reasons}` : ""}`);
     return;
   }
-  const events = result.data.logs;
-  const scope = [project && `project #${project}`, good && `good #${good}`].filter(Boolean).join(", ");
+  // One event more than the page shows tells whether the last change goes on past the page:
+  // if it does, that change starts the next page instead, whole (unless it fills the page).
+  const received = result.data.logs;
+  let events = received.slice(0, limit);
+  const more = received.length > limit ? received[limit] : null;
+  const changes = changesOf(events);
+  if (more && changes.length > 1 && more.change_id === changes[changes.length - 1].id) {
+    events = events.slice(0, events.length - changes.pop().events.length);
+  }
+  const last = events[events.length - 1];
+  const hasMore = Boolean(more) || Boolean(result.data.meta.next && received.length === limit);
+  logs.next = hasMore && last ? `${last.event_time}_${last.event_id}` : null;  // the API's cursor
+  const page = logs.cursors.length;
+  const scope = logsScope();
   $("#logs-meta").textContent =
-    `${events.length} ${events.length === 1 ? "event" : "events"}, newest first` +
-    (scope ? ` · ${scope}` : "");
-  show(message, events.length ? "" : "No events yet. Changes show up here a moment after they are made.", true);
-  const labels = ["Time", "Event", "Good", "Project", "Name", "Description", "Priority", "Removed"];
-  $("#logs tbody").replaceChildren(...events.map((e) => {
-    const tr = el("tr", null, { "data-event": e.event_id });
-    const time = el("td", null, { "data-label": labels[0] });
-    time.append(el("time", new Date(e.event_time).toLocaleString(), { datetime: e.event_time }));
-    const type = el("td", null, { "data-label": labels[1] });
-    type.append(el("span", e.type, { class: `badge badge-${e.type}` }));
-    tr.append(time, type);
-    [e.id, e.project_id, e.name, e.description || "—", e.priority, e.removed ? "yes" : "no"]
-      .forEach((v, i) => tr.append(el("td", v, {
-        "data-label": labels[i + 2], class: [0, 1, 4].includes(i) ? "num" : undefined,
-      })));
-    return tr;
-  }));
+    `${events.length} ${events.length === 1 ? "event" : "events"} in ${changes.length} ` +
+    `${changes.length === 1 ? "change" : "changes"}, newest first` + (scope ? ` · ${scope}` : "");
+  $("#logs-page").textContent = `Page ${page}`;
+  $("#logs-older").disabled = !logs.next;
+  $("#logs-newest").disabled = page === 1;
+  show(message, events.length || page > 1 ? "" : "No events yet. Changes show up here a moment after they are made.", true);
+  $("#logs tbody").replaceChildren(...changes.flatMap(changeRows));
 }
 
 // Events reach the log store a moment after a change (outbox -> broker -> log writer), so the
@@ -696,8 +817,8 @@ function liveLogs() {
   clearInterval(logs.timer);
   logs.timer = null;
   if ($("#tab-logs").hidden || !$("#logs-live").checked) return;
-  logs.timer = setInterval(() => {
-    if (!logs.busy && document.visibilityState === "visible") loadLogs();
+  logs.timer = setInterval(() => {  // only the newest page moves
+    if (!logs.busy && logs.cursors.length === 1 && document.visibilityState === "visible") loadLogs();
   }, 2000);
 }
 
@@ -762,6 +883,11 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   $("#logs-form").addEventListener("submit", loadLogs);
+  if (PHONE.matches) $("#logs-limit").value = "20";  // a phone pages rather than scrolls
+  $("#logs-older").addEventListener("click", () => {
+    if (logs.next) { logs.cursors.push(logs.next); loadLogs(); }
+  });
+  $("#logs-newest").addEventListener("click", () => { logs.cursors = [null]; loadLogs(); });
   $("#logs-live").addEventListener("change", liveLogs);
 
   const [tab, id] = decodeURIComponent(location.hash.slice(1)).split("/");
