@@ -476,3 +476,31 @@ async def test_the_audit_log_on_a_phone_pages_by_whole_changes(
     await page.click("#logs-newest")
     await expect(page.locator("#logs-page")).to_have_text("Page 1")
     assert errors == []
+
+
+async def test_every_view_at_desktop_and_phone_width(audited_app: str, browser: Browser) -> None:
+    async with httpx.AsyncClient(base_url=audited_app) as client:
+        for name in ("Assam", "Darjeeling", "Oolong", "Sencha"):
+            response = await client.post(
+                "/good/create?projectId=1", json={"name": name, "description": f"{name} tea"}
+            )
+            assert response.status_code == 200, response.text
+        moved = await client.patch("/good/reprioritize?id=4&projectId=1", json={"newPriority": 1})
+        assert moved.status_code == 200, moved.text
+    for width in (1280, 390):
+        page, errors = await open_page(browser, audited_app + "/", width)
+        await expect(page.locator("#recent-empty")).to_be_visible()
+        await screenshot(page, f"view-orders-{width}.png")
+        await page.click("nav [data-tab=catalog]")
+        await expect(page.locator("#goods tbody tr")).to_have_count(4)
+        await screenshot(page, f"view-catalog-{width}.png")
+        await page.click("nav [data-tab=logs]")
+        move = page.locator("#logs tbody tr.change", has_text="reprioritize")
+        await move.get_by_role("button", name="shifted 3 goods").click(timeout=EVENTS_WITHIN_MS)
+        await expect(page.locator("#logs tbody tr.shifted li")).to_have_count(3)
+        await screenshot(page, f"view-logs-{width}.png")
+        for tab in ("orders", "catalog", "logs"):
+            await page.click(f"nav [data-tab={tab}]")
+            assert await horizontal_overflow(page) == 0, (tab, width)
+        assert errors == []
+        await page.close()
