@@ -24,6 +24,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from core.catalog.events import GoodEvent
 from core.errors import LogStoreError
+from core.ports.audit import LogCursor
 
 T = TypeVar("T")
 
@@ -37,6 +38,11 @@ COLUMNS = (
     "Priority",
     "Removed",
     "EventTime",
+    "ChangeId",
+    "TargetId",
+    "BeforePriority",
+    "BeforeName",
+    "BeforeDescription",
 )
 
 #: The types of ``COLUMNS`` as ``_DDL`` declares them (kept side by side: an insert states them).
@@ -50,6 +56,21 @@ COLUMN_TYPES = (
     "Int64",
     "Bool",
     "DateTime64(6, 'UTC')",
+    "UUID",
+    "Int64",
+    "Nullable(Int64)",
+    "Nullable(String)",
+    "Nullable(String)",
+)
+
+#: Columns added after the first release, with what rows written before them read as
+#: (their own event is their change; no "before" known). Added to an existing table at start.
+_ADDED_COLUMNS = (
+    "ChangeId UUID DEFAULT EventId",
+    "TargetId Int64 DEFAULT Id",
+    "BeforePriority Nullable(Int64)",
+    "BeforeName Nullable(String)",
+    "BeforeDescription Nullable(String)",
 )
 
 _DDL = """
@@ -63,6 +84,11 @@ CREATE TABLE IF NOT EXISTS {table} (
     Priority    Int64,
     Removed     Bool,
     EventTime   DateTime64(6, 'UTC'),
+    ChangeId    UUID DEFAULT EventId,
+    TargetId    Int64 DEFAULT Id,
+    BeforePriority Nullable(Int64),
+    BeforeName  Nullable(String),
+    BeforeDescription Nullable(String),
     INDEX idx_id Id TYPE minmax GRANULARITY 4,
     INDEX idx_project ProjectId TYPE set(1000) GRANULARITY 4,
     INDEX idx_name Name TYPE bloom_filter(0.01) GRANULARITY 4
@@ -102,6 +128,8 @@ class ClickHouseLogStore:
         client = clickhouse_connect.get_client(dsn=self._url)
         client.command(f"CREATE DATABASE IF NOT EXISTS `{self._database}`")
         client.command(_DDL.format(table=self._table))
+        for column in _ADDED_COLUMNS:  # a table of an earlier version gets the new columns
+            client.command(f"ALTER TABLE {self._table} ADD COLUMN IF NOT EXISTS {column}")
         return client
 
     async def start(self) -> None:
@@ -123,6 +151,11 @@ class ClickHouseLogStore:
             [e.priority for e in events],
             [e.removed for e in events],
             [e.event_time.astimezone(UTC) for e in events],
+            [e.change_id for e in events],
+            [e.target_id for e in events],
+            [e.before_priority for e in events],
+            [e.before_name for e in events],
+            [e.before_description for e in events],
         ]
         await self._call(
             lambda client: client.insert(
@@ -135,15 +168,41 @@ class ClickHouseLogStore:
         )
 
     async def query(
-        self, *, project_id: int | None = None, good_id: int | None = None, limit: int = 100
+        self,
+        *,
+        project_id: int | None = None,
+        good_id: int | None = None,
+        types: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before: LogCursor | None = None,
+        limit: int = 100,
     ) -> list[GoodEvent]:
-        where, params = [], {"limit": int(limit)}
+        where: list[str] = []
+        params: dict[str, Any] = {"limit": int(limit)}
         if project_id is not None:
             where.append("ProjectId = {project_id:Int64}")
             params["project_id"] = project_id
         if good_id is not None:
             where.append("Id = {good_id:Int64}")
             params["good_id"] = good_id
+        if types:
+            where.append("Type IN {types:Array(String)}")
+            params["types"] = list(types)
+        # instants travel as integer microseconds: exact, whatever the driver does with datetimes
+        if since is not None:
+            where.append("EventTime >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')")
+            params["since"] = _micros(since)
+        if until is not None:
+            where.append("EventTime < fromUnixTimestamp64Micro({until:Int64}, 'UTC')")
+            params["until"] = _micros(until)
+        if before is not None:
+            where.append(
+                "(EventTime, toString(EventId)) < "
+                "(fromUnixTimestamp64Micro({before_time:Int64}, 'UTC'), {before_id:String})"
+            )
+            params["before_time"] = _micros(before.event_time)
+            params["before_id"] = str(before.event_id)
         sql = (
             f"SELECT {', '.join(COLUMNS)} FROM {self._table} FINAL"
             + (f" WHERE {' AND '.join(where)}" if where else "")
@@ -165,13 +224,40 @@ class ClickHouseLogStore:
         await asyncio.to_thread(close)
 
 
+def _micros(moment: datetime) -> int:
+    delta = moment.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
 def _event(row: Sequence[Any]) -> GoodEvent:
-    event_id, type_, id_, project_id, name, description, priority, removed, event_time = row
+    (
+        event_id,
+        type_,
+        id_,
+        project_id,
+        name,
+        description,
+        priority,
+        removed,
+        event_time,
+        change_id,
+        target_id,
+        before_priority,
+        before_name,
+        before_description,
+    ) = row
     moment: datetime = event_time
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return GoodEvent(
-        event_id=event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id)),
+        event_id=_uuid(event_id),
         type=type_,
         id=int(id_),
         project_id=int(project_id),
@@ -180,4 +266,9 @@ def _event(row: Sequence[Any]) -> GoodEvent:
         priority=int(priority),
         removed=bool(removed),
         event_time=moment.astimezone(UTC),
+        change_id=_uuid(change_id),
+        target_id=int(target_id),
+        before_priority=None if before_priority is None else int(before_priority),
+        before_name=before_name,
+        before_description=before_description,
     )

@@ -5,7 +5,7 @@ closes it at ``shutdown_resources``."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from psycopg_pool import AsyncConnectionPool
@@ -82,9 +82,7 @@ class UnconfiguredLogStore:
     async def append(self, events: Sequence[GoodEvent]) -> None:
         raise LogStoreError("clickhouse_url is not configured (set HEXMARKET_CLICKHOUSE_URL)")
 
-    async def query(
-        self, *, project_id: int | None = None, good_id: int | None = None, limit: int = 100
-    ) -> list[GoodEvent]:
+    async def query(self, **filters: Any) -> list[GoodEvent]:
         raise LogStoreError("clickhouse_url is not configured (set HEXMARKET_CLICKHOUSE_URL)")
 
     async def ping(self) -> None:

@@ -4,6 +4,10 @@ Every command validates the configuration first and, for the processes that talk
 checks that each one answers; a problem ends the command with exit code 1 and one line on
 stderr, e.g. ``error: cannot reach PostgreSQL at postgresql://app:***@db:5432/app: connection
 refused``.
+
+A command started while ``hexmarket dev`` runs on the same data directory (``HEXMARKET_DATA_DIR``,
+default ``.hexmarket``) uses that stack's servers for every URL left unset, so the README's
+steps work in a second terminal as written; what is set in the environment always wins.
 """
 
 from __future__ import annotations
@@ -45,8 +49,9 @@ def describe_validation_error(exc: pydantic.ValidationError) -> str:
     return "invalid configuration: " + "; ".join(parts)
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment and ``.env``; invalid ones end the command."""
+def load_settings(*, discover: bool = True, **overrides: Any) -> Settings:
+    """Settings from the environment and ``.env``; invalid ones end the command. With
+    ``discover``, server URLs left unset come from a running ``hexmarket dev`` (see above)."""
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     except pydantic.ValidationError as exc:
@@ -54,7 +59,39 @@ def load_settings(**overrides: Any) -> Settings:
     from entrypoints.logging import configure
 
     configure(settings.log_level, json_lines=settings.log_json)
+    if discover:
+        settings = with_dev_stack(settings)
     return settings
+
+
+def with_dev_stack(settings: Settings) -> Settings:
+    """``settings`` with each unset server URL taken from the ``hexmarket dev`` running on
+    ``settings.data_dir``, if one runs; unchanged otherwise."""
+    from entrypoints.devstack import running_stack
+
+    urls = running_stack(settings.data_dir)
+    if not urls:
+        return settings
+    update = {
+        name: url
+        for name, url in urls.items()
+        if name in Settings.model_fields and getattr(settings, name) is None
+    }
+    if update:
+        log.info(
+            "using the servers of the running hexmarket dev",
+            extra={"data_dir": str(settings.data_dir), "servers": sorted(update)},
+        )
+    return settings.model_copy(update=update)
+
+
+def web_url(settings: Settings) -> str:
+    """The HTTP API's base URL: the running ``hexmarket dev``'s, else the configured one."""
+    from entrypoints.dev import base_url
+    from entrypoints.devstack import running_stack
+
+    recorded = (running_stack(settings.data_dir) or {}).get("http_url")
+    return recorded or base_url(settings, settings.http_port)
 
 
 def run_async(
@@ -253,10 +290,15 @@ def produce_orders(count: int, invalid_share: float, rate: float | None, seed: i
         )
     except BrokerUnavailable as exc:
         fail(str(exc))
+    from entrypoints.produce import destination
+
     invalid = ", ".join(f"{n} {kind}" for kind, n in sorted(report.invalid.items())) or "none"
-    click.echo(f"published {report.total}: {report.valid} valid, invalid: {invalid}")
+    click.echo(
+        f"published {report.total} orders to {destination(settings)}: "
+        f"{report.valid} valid, invalid: {invalid}"
+    )
     if report.uids:
-        click.echo(f"look one up: GET /order/{report.uids[0]}")
+        click.echo(f"open {web_url(settings)}/order/{report.uids[0]}")
 
 
 # --- dev -----------------------------------------------------------------------------------------
@@ -278,7 +320,15 @@ def dev(port: int | None, data_dir: str | None) -> None:
     from entrypoints import dev as dev_module
     from entrypoints.devstack import DevStackError
 
-    settings = load_settings(http_port=port, data_dir=data_dir)
+    settings = load_settings(discover=False, http_port=port, data_dir=data_dir)
+    from entrypoints.devstack import running_stack
+
+    other = running_stack(settings.data_dir)
+    if other:
+        fail(
+            f"hexmarket dev already runs on {settings.data_dir} ({other.get('http_url', '')}); "
+            "stop it first, or use another HEXMARKET_DATA_DIR"
+        )
     try:
         runtime.check_listen(settings.http_host, settings.http_port)
     except probes.ConfigurationError as exc:

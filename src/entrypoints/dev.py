@@ -6,6 +6,11 @@ is chDB's in-process engine in the same directory unless a URL is configured. Th
 then the HTTP API and the three workers as tasks of one event loop, a banner with the URLs,
 and on SIGINT / SIGTERM an orderly stop: workers finish the batch in hand, HTTP drains, clients
 close, the servers stop.
+
+While it serves, the URLs of its servers and of its HTTP API are recorded in
+``<data_dir>/stack.json`` (``devstack.record_stack``), so the other commands started in a second
+terminal with the same data directory find them (``entrypoints.cli``). On a fresh stack the
+canonical sample order (``docs/model.json``) is stored, so the README's examples answer.
 """
 
 from __future__ import annotations
@@ -14,13 +19,20 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any, Final, TextIO
 
 from entrypoints import probes, runtime
-from entrypoints.container import Container
+from entrypoints.container import Container, resolve
 from entrypoints.settings import Settings
 
 log = logging.getLogger("hexmarket.dev")
+
+#: The canonical sample order of the README and the web page's placeholder.
+SAMPLE_ORDER: Final = Path(__file__).resolve().parents[2] / "docs" / "model.json"
+
+#: The ``Settings`` fields a second process can reuse (chDB's engine lives inside this one).
+SHARED_URLS: Final = ("postgres_url", "redis_url", "nats_url", "kafka_bootstrap_servers")
 
 
 def _stack_env(settings: Settings) -> dict[str, str]:
@@ -59,10 +71,43 @@ def with_servers(settings: Settings, stack: Any) -> Settings:
     return settings.model_copy(update=update)
 
 
-def banner(settings: Settings, port: int, workers: list[str]) -> str:
+def base_url(settings: Settings, port: int) -> str:
+    """The HTTP API's URL as a person on this machine opens it."""
     host = settings.http_host
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - only displayed
-    base = f"http://{shown}:{port}"
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - only displayed
+    return f"http://{shown}:{port}"
+
+
+def stack_urls(settings: Settings, port: int) -> dict[str, str]:
+    """What ``stack.json`` records: the shareable server URLs and ``http_url``."""
+    urls = {name: getattr(settings, name) for name in SHARED_URLS if getattr(settings, name)}
+    if settings.clickhouse_url and not settings.clickhouse_url.startswith("chdb://"):
+        urls["clickhouse_url"] = settings.clickhouse_url
+    urls["http_url"] = base_url(settings, port)
+    return urls
+
+
+async def store_sample_order(container: Container, path: Path = SAMPLE_ORDER) -> bool:
+    """Store the sample order (idempotent: an order's first write wins); ``False`` when the
+    file is missing (an installed package without the docs) or does not validate."""
+    from core.orders.model import Order
+    from core.orders.parsing import parse_order
+
+    try:
+        order = parse_order(await asyncio.to_thread(path.read_bytes))
+    except OSError:
+        return False
+    if not isinstance(order, Order):
+        log.warning("sample order %s is invalid: %s", path, order)
+        return False
+    repository = await resolve(container.orders_repository())
+    await repository.add_many([order])
+    log.info("sample order stored", extra={"order_uid": order.order_uid})
+    return True
+
+
+def banner(settings: Settings, port: int, workers: list[str]) -> str:
+    base = base_url(settings, port)
     rows = [
         ("web page", f"{base}/"),
         ("Swagger UI", f"{base}/schema/swagger"),
@@ -107,6 +152,9 @@ async def run(settings: Settings, *, out: TextIO | None = None) -> int:
                 log.info("migrations applied", extra={"count": len(applied)})
             return await _run_processes(ready_settings, stop, out, create_app)
         finally:
+            from entrypoints.devstack import forget_stack
+
+            forget_stack(stack.workdir)
             await asyncio.to_thread(stack.close)
             log.info("servers stopped")
 
@@ -118,6 +166,7 @@ async def _run_processes(
     create_app: Callable[[Container], Any],
 ) -> int:
     container = Container(settings=settings)
+    await store_sample_order(container)
     workers: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {}
     for role, worker in runtime.WORKERS.items():
         workers[role] = runtime.bind_worker(role, worker, container)
@@ -136,7 +185,10 @@ async def _run_processes(
         while not server.started and loop.time() < end and not own_stop.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if server.started:
+            from entrypoints.devstack import record_stack
+
             port = server.bound_port() or settings.http_port
+            record_stack(settings.data_dir.resolve(), stack_urls(settings, port))
             out.write(banner(settings, port, list(workers)) + "\n")
             out.flush()
         await own_stop.wait()

@@ -81,6 +81,12 @@ def mask_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
+#: Servers a role can start without: the HTTP API serves orders and the catalog with no
+#: ClickHouse configured (``GET /logs`` answers 503, ``/ready`` names it as not configured).
+OPTIONAL: frozenset[tuple[Role, str]] = frozenset({("serve", "clickhouse")})
+NOT_CONFIGURED = "not configured"
+
+
 def _names_for(settings: Settings, role: Role) -> list[str]:
     names: list[str] = []
     if role == "serve":
@@ -112,7 +118,9 @@ def _names_for(settings: Settings, role: Role) -> list[str]:
 def needed(settings: Settings, roles: Iterable[Role]) -> list[Dependency]:
     """The servers the given process roles need, in a stable order, each once.
 
-    Raises ``ConfigurationError`` naming the environment variable of a missing URL.
+    Raises ``ConfigurationError`` naming the environment variable of a missing URL, except for
+    an ``OPTIONAL`` one: that comes back with an empty ``url`` (its check fails as not
+    configured, the start-up checks skip it).
     """
     seen: dict[str, Dependency] = {}
     for role in roles:
@@ -120,12 +128,15 @@ def needed(settings: Settings, roles: Iterable[Role]) -> list[Dependency]:
             if name in seen:
                 continue
             url = getattr(settings, _SETTING[name])
+            var = (
+                "KAFKA_BOOTSTRAP_SERVERS"
+                if name == "kafka"
+                else f"HEXMARKET_{_SETTING[name].upper()}"
+            )
+            if not url and (role, name) in OPTIONAL:
+                seen[name] = Dependency(name=name, url="")  # reported, never dialled
+                continue
             if not url:
-                var = (
-                    "KAFKA_BOOTSTRAP_SERVERS"
-                    if name == "kafka"
-                    else f"HEXMARKET_{_SETTING[name].upper()}"
-                )
                 raise ConfigurationError(
                     f"{role} needs {LABELS[name]}: set {var}"
                     + (
@@ -231,6 +242,9 @@ def _clickhouse(url: str, within: float) -> None:
 
 async def check(dep: Dependency, *, within: float = 2.0) -> None:
     """Raise ``UnreachableError`` unless the server answers in about ``within`` seconds."""
+    if not dep.url:
+        var = f"HEXMARKET_{_SETTING[dep.name].upper()}"
+        raise UnreachableError(dep, f"{NOT_CONFIGURED} (set {var})")
     if dep.name == "clickhouse" and dep.url.startswith("chdb://"):
         return  # the embedded engine runs inside this process
     try:

@@ -248,6 +248,15 @@ async def produce_orders(
     return report
 
 
+def destination(settings: Any) -> str:
+    """Where the orders go, as a person reads it: ``NATS subject orders``, ``Kafka topic x``."""
+    if settings.orders_broker == "kafka":
+        return f"Kafka topic {settings.orders_topic}"
+    if settings.orders_broker == "nats":
+        return f"NATS subject {settings.orders_topic}"
+    return f"{settings.orders_broker} topic {settings.orders_topic}"
+
+
 async def run_produce(
     settings: Any,
     *,
@@ -273,7 +282,7 @@ async def run_produce(
     )
     try:
         with Progress(*columns, disable=not show_progress, transient=False) as bar:
-            task = bar.add_task(f"orders -> {settings.orders_topic}", total=count)
+            task = bar.add_task(f"orders to {destination(settings)}", total=count)
             return await produce_orders(
                 bus,
                 settings.orders_topic,

@@ -63,6 +63,14 @@ def bind_worker(
 async def check_servers(settings: Settings, roles: Sequence[probes.Role]) -> None:
     """Raise ``ConfigurationError`` / ``UnreachableError`` for the first server that fails."""
     deps = probes.needed(settings, roles)
+    for dep in deps:
+        if not dep.url:  # optional, and not configured: the process starts without it
+            log.warning(
+                "%s is not configured: starting without it (set HEXMARKET_%s_URL)",
+                dep.label,
+                dep.name.upper(),
+            )
+    deps = [dep for dep in deps if dep.url]
     results = await probes.check_all(deps, within=3.0)
     for dep in deps:
         reason = results[dep.name]

@@ -47,7 +47,9 @@ class Settings(BaseSettings):
         description="ClickHouse URL: http://user:pass@host:8123/db, or chdb:///path (embedded).",
     )
     data_dir: Path = Field(
-        Path(".hexmarket"), description="Work directory of the embedded servers (`hexmarket dev`)."
+        Path(".hexmarket"),
+        description="Work directory of the embedded servers (`hexmarket dev`); the other"
+        " commands find a running `hexmarket dev` there and use its servers for unset URLs.",
     )
 
     # --- HTTP ----------------------------------------------------------------------------------

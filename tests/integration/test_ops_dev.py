@@ -50,6 +50,7 @@ class DevProcess:
             HEXMARKET_LOG_BATCH_MS="50",
         )
         env.update(extra_env or {})
+        self.workdir = workdir
         self.log = log
         self._stderr = log.open("a")
         self.proc = subprocess.Popen(
@@ -150,7 +151,7 @@ def _logged(base: str, good_id: int) -> list[dict[str, Any]] | None:
 @pytest.fixture
 def run_dev(tmp_path: Path) -> Iterator[Callable[..., DevProcess]]:
     started: list[DevProcess] = []
-    workdir = tmp_path / "data"
+    workdir = tmp_path / ".hexmarket"  # the default data directory, seen from tmp_path
     port = free_port()
 
     def start(**extra_env: str) -> DevProcess:
@@ -175,6 +176,20 @@ async def _publish_order(nats_url: str, uid: str) -> None:
         await bus.publish("orders", [OutgoingMessage(data=_order(uid), key=uid)])
     finally:
         await bus.close()
+
+
+def _plain_env() -> dict[str, str]:
+    """The environment of a fresh terminal: no server URL, no data directory set."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("HEXMARKET_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
+
+
+def dev_cwd(dev: DevProcess) -> Path:
+    """The directory ``hexmarket dev`` was started in (its data is ``./.hexmarket``)."""
+    return dev.workdir.parent
 
 
 def _assert_tree_gone(processes: list[psutil.Process]) -> None:
@@ -215,18 +230,28 @@ def test_dev_runs_everything_and_stops_cleanly(
     )
     assert order["order_uid"] == order_uid
 
+    # the README's example order is there on a fresh stack
+    sample = get_json(f"{base}/order/b563feb7b2b84b6test")
+    assert sample is not None, dev.output()
+    assert sample["track_number"] == "WBILMTESTTRACK"
+
+    # a second terminal, as the README says: no URL copied, the running stack is found
     produced = subprocess.run(
         [HEXMARKET, "produce-orders", "--count", "3", "--seed", "7"],
-        env={**os.environ, "HEXMARKET_NATS_URL": banner["NATS"]},
+        env=_plain_env(),
+        cwd=dev_cwd(dev),
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert produced.returncode == 0, produced.stderr
-    lookup = re.search(r"GET (/order/\S+)", produced.stdout)
+    assert "published 3 orders to NATS subject orders: 3 valid" in produced.stdout
+    assert "orders -> orders" not in produced.stdout + produced.stderr
+    lookup = re.search(r"^open (http://\S+/order/\S+)$", produced.stdout, re.MULTILINE)
     assert lookup, produced.stdout
+    assert lookup.group(1).startswith(base + "/order/")
     wait_for(
-        lambda: get_json(f"{base}{lookup.group(1)}"),
+        lambda: get_json(lookup.group(1)),
         60,
         lambda: f"produced order not served:\n{dev.output()}",
     )
@@ -251,6 +276,7 @@ def test_dev_runs_everything_and_stops_cleanly(
     assert len(tree) >= 4  # dev itself + PostgreSQL (and its backends) + Redis + NATS
     assert dev.interrupt() == 0, dev.output()
     _assert_tree_gone(tree)
+    assert not (dev.workdir / "stack.json").exists()  # a stopped stack is not found
     assert "servers stopped" in dev.log.read_text()
 
     # the data is still there on the next start (same work directory)
@@ -276,20 +302,17 @@ def test_dev_takes_orders_from_kafka_when_configured(run_dev: Callable[..., DevP
     assert "kafka" in ready["checks"]
     produced = subprocess.run(
         [HEXMARKET, "produce-orders", "--count", "3", "--seed", "11"],
-        env={
-            **os.environ,
-            "HEXMARKET_ORDERS_BROKER": "kafka",
-            "KAFKA_BOOTSTRAP_SERVERS": banner["Kafka"],
-        },
+        env={**_plain_env(), "HEXMARKET_ORDERS_BROKER": "kafka"},  # the broker found
+        cwd=dev_cwd(dev),
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert produced.returncode == 0, produced.stderr
-    lookup = re.search(r"GET (/order/\S+)", produced.stdout)
+    lookup = re.search(r"^open (http://\S+/order/\S+)$", produced.stdout, re.MULTILINE)
     assert lookup, produced.stdout
     wait_for(
-        lambda: get_json(f"{base}{lookup.group(1)}"),
+        lambda: get_json(lookup.group(1)),
         90,
         lambda: f"order from Kafka not served:\n{dev.output()}",
     )

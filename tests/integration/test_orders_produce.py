@@ -15,7 +15,7 @@ from core.orders.parsing import parse_order
 ROOT = Path(__file__).parents[2]
 
 
-async def test_the_cli_publishes_demo_orders(nats_url: str, unique: str) -> None:
+async def test_the_cli_publishes_demo_orders(nats_url: str, unique: str, tmp_path: Path) -> None:
     topic, stream = f"orders.{unique}", f"ORDERS_{unique.upper()}"
     env = {
         **os.environ,
@@ -24,6 +24,7 @@ async def test_the_cli_publishes_demo_orders(nats_url: str, unique: str) -> None
         "HEXMARKET_NATS_URL": nats_url,
         "HEXMARKET_ORDERS_TOPIC": topic,
         "HEXMARKET_ORDERS_STREAM": stream,
+        "HEXMARKET_DATA_DIR": str(tmp_path),  # no running hexmarket dev is found
     }
     done = await asyncio.to_thread(
         subprocess.run,
@@ -47,8 +48,9 @@ async def test_the_cli_publishes_demo_orders(nats_url: str, unique: str) -> None
     )
     assert done.returncode == 0, done.stderr.decode()
     out = done.stdout.decode()
-    assert "published 120:" in out
-    assert "GET /order/" in out
+    assert f"published 120 orders to NATS subject {topic}:" in out
+    assert f"orders -> {topic}" not in out
+    assert "open http://127.0.0.1:8080/order/" in out  # no dev stack here: the configured URL
 
     bus = NatsEventBus(nats_url, streams={topic: stream})
     try:

@@ -22,21 +22,20 @@ EVENTS_WITHIN_MS = 30_000
 
 
 def settings_for(pg_url: str, **overrides: Any) -> Settings:
-    return Settings(
-        _env_file=None,
-        postgres_url=pg_url,
-        catalog_store="postgres",
-        list_cache="lru",
-        orders_store="memory",
-        orders_cache="lru",
-        orders_broker="memory",
-        events_broker="memory",
-        log_store="memory",
-        pg_pool_size=4,
-        relay_idle_ms=200,
-        log_batch_ms=50,
-        **overrides,
-    )
+    fields: dict[str, Any] = {
+        "postgres_url": pg_url,
+        "catalog_store": "postgres",
+        "list_cache": "lru",
+        "orders_store": "memory",
+        "orders_cache": "lru",
+        "orders_broker": "memory",
+        "events_broker": "memory",
+        "log_store": "memory",
+        "pg_pool_size": 4,
+        "relay_idle_ms": 200,
+        "log_batch_ms": 50,
+    }
+    return Settings(_env_file=None, **(fields | overrides))
 
 
 @pytest.fixture
@@ -50,6 +49,14 @@ async def audited_app(pg_url: str) -> AsyncIterator[str]:
     """The app with the relay and the log writer: changes reach ``GET /logs``."""
     await migrate(pg_url)
     async with serve(settings_for(pg_url), workers=(run_relay, run_log_writer)) as url:
+        yield url
+
+
+@pytest.fixture
+async def open_app(pg_url: str) -> AsyncIterator[str]:
+    """The app alone, changes open to all."""
+    await migrate(pg_url)
+    async with serve(settings_for(pg_url)) as url:
         yield url
 
 
@@ -129,7 +136,12 @@ async def test_a_good_is_created_edited_moved_removed_and_its_history_shown(
     priority = row.get_by_label("New priority")
     await priority.fill("0")
     await row.locator("[data-action=move]").click()
-    await expect(row.locator(".field-error")).to_contain_text("newPriority: Expected `int` >= 1")
+    row_error = row.locator(".field-error")
+    await expect(row_error).to_contain_text("New priority: must be a whole number, 1 or more")
+    assert "`" not in await row_error.inner_text()  # no decoder wording reaches the person
+    await priority.fill("2.5")
+    await row.locator("[data-action=move]").click()
+    await expect(row_error).to_contain_text("New priority: must be a whole number")
     await expect(priority).to_have_attribute("aria-invalid", "true")
     await screenshot(page, "web-catalog-error-desktop.png")
     await expect(rows.locator("td.name")).to_have_text(["Black tea", "Sencha"])
@@ -169,18 +181,54 @@ async def test_a_good_is_created_edited_moved_removed_and_its_history_shown(
     )
     await expect(logs.locator("td:nth-child(7)")).to_have_text(["1", "1", "2", "2"])
     await expect(logs.locator("td:nth-child(8)")).to_have_text(["yes", "no", "no", "no"])
+    # each row says what changed, before -> after
+    await expect(logs.locator("td:nth-child(6)")).to_have_text(
+        [
+            "active → removed",
+            "priority 2 → 1",
+            "name “Green tea” → “Sencha”; description “loose leaf” → “steamed <b>green</b>”",
+            "created at priority 2",
+        ]
+    )
     await expect(page.locator("#logs-meta")).to_have_text(
-        f"4 events, newest first · project #1, good #{green_id}"
+        f"4 events in 4 changes, newest first · project #1, good #{green_id}"
     )
     await screenshot(page, "web-logs-desktop.png")
 
-    # Every event: Black tea's create and the move it got from Sencha's reprioritize too.
+    # Every event: Black tea's create and the move Sencha's reprioritize gave it, shown as one
+    # change whose target is Sencha and which shifted one good (folded out on request).
     await page.fill("#logs-good", "")
     await page.click("#logs-submit")
-    await expect(logs).to_have_count(6)
-    await expect(logs.locator("td:nth-child(2)")).to_have_text(
-        ["remove", "reprioritize", "reprioritize", "update", "create", "create"]
+    changes = page.locator("#logs tbody tr.change")
+    await expect(changes).to_have_count(5)
+    await expect(changes.locator("td:nth-child(2)")).to_have_text(
+        ["remove", "reprioritize", "update", "create", "create"]
     )
+    move = changes.nth(1)
+    await expect(move.locator("td:nth-child(5)")).to_have_text("Sencha")
+    toggle = move.get_by_role("button", name="shifted 1 good")
+    await expect(toggle).to_have_attribute("aria-expanded", "false")
+    shifted = page.locator("#logs tbody tr.shifted")
+    await expect(shifted).to_be_hidden()
+    await toggle.click()
+    await expect(shifted).to_be_visible()
+    await expect(shifted).to_have_text(
+        f"Black tea (#{await rows.nth(1).get_attribute('data-id')}): priority 1 → 2"
+    )
+    await expect(page.locator("#logs-meta")).to_contain_text("6 events in 5 changes")
+
+    # Filters: by type, and by a time range that ends before everything.
+    await page.select_option("#logs-type", "create")
+    await page.click("#logs-submit")
+    await expect(changes.locator("td:nth-child(2)")).to_have_text(["create", "create"])
+    await page.select_option("#logs-type", "")
+    await page.fill("#logs-until", "2001-01-01T00:00:00")
+    await page.click("#logs-submit")
+    await expect(changes).to_have_count(0)
+    await expect(page.locator("#logs-message")).to_contain_text("No events")
+    await page.fill("#logs-until", "")
+    await page.click("#logs-submit")
+    await expect(changes).to_have_count(5)
 
     # Phone width: the audit log and the catalog, with the editor open, fit without scrolling
     # sideways.
@@ -299,3 +347,160 @@ async def test_paging_projects_and_the_api_token(guarded_app: str, browser: Brow
     await expect(first.locator(".badge")).to_have_text("removed")
     await expect(meta).to_contain_text("25 goods (1 removed)")
     assert errors == []
+
+
+# Cells whose text runs over more than one line (a header or a number broken mid-word).
+BROKEN_CELLS = """(sel) => [...document.querySelectorAll(sel)].filter((cell) => {
+  const range = document.createRange();
+  range.selectNodeContents(cell);
+  return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1;
+}).map((cell) => cell.textContent)"""
+
+
+async def test_the_goods_table_at_desktop_width_and_a_moved_good_in_view(
+    open_app: str, browser: Browser
+) -> None:
+    long = "a description long enough to wrap over several lines of the table " * 3
+    async with httpx.AsyncClient(base_url=open_app) as client:
+        for i in range(1, 26):
+            body = {"name": f"Good {i:02} with a longer name", "description": long}
+            response = await client.post("/good/create?projectId=1", json=body)
+            assert response.status_code == 200, response.text
+    page, errors = await open_page(browser, open_app + "/#catalog", 1280)
+    await page.select_option("#goods-limit", "10")
+    rows = page.locator("#goods tbody tr:not(.editor)")
+    await expect(rows).to_have_count(10)
+    await page.click("#goods-next")
+    await expect(page.locator("#goods-page")).to_have_text("Page 2 of 3")
+    broken = await page.evaluate(BROKEN_CELLS, "#goods th, #goods td.num, #goods .badge")
+    assert broken == [], f"broken mid-word at 1280 px: {broken}"
+    await screenshot(page, "web-catalog-table-1280.png")
+
+    # After "Move" the page follows the good to where it went, marked.
+    row = page.locator("#goods tbody tr", has_text="Good 12 ")
+    await row.get_by_label("New priority").fill("25")
+    await row.locator("[data-action=move]").click()
+    message = page.locator("#catalog-message")
+    await expect(message).to_contain_text("Moved “Good 12 with a longer name” to priority 25")
+    await expect(page.locator("#goods-page")).to_have_text("Page 3 of 3")
+    moved = page.locator("#goods tr.changed")
+    await expect(moved.locator("td.name")).to_have_text("Good 12 with a longer name")
+    await expect(moved.locator("td:first-child")).to_have_text("25")
+    await expect(moved).to_be_in_viewport()
+    await expect(moved.locator("[data-action=move]")).to_be_focused()
+    # and back to the top: from the last page to the first
+    await moved.get_by_label("New priority").fill("1")
+    await moved.locator("[data-action=move]").click()
+    await expect(page.locator("#goods-page")).to_have_text("Page 1 of 3")
+    await expect(page.locator("#goods tr.changed td:first-child")).to_have_text("1")
+
+    # The success message goes when the person pages or opens another box.
+    await expect(message).to_be_visible()
+    await page.click("#goods-next")
+    await expect(message).to_be_hidden()
+    await page.click("#goods-prev")
+    first = page.locator("#goods tbody tr").first
+    await first.get_by_label("New priority").fill("2")
+    await first.locator("[data-action=move]").click()
+    await expect(message).to_contain_text("Moved")
+    await page.locator("#goods tbody tr").nth(3).get_by_role("button", name="Edit").click()
+    await expect(message).to_be_hidden()
+    await page.click("#goods tr.editor >> text=Cancel")
+    await page.locator("#goods tbody tr").first.get_by_label("New priority").fill("3")
+    await page.locator("#goods tbody tr").first.locator("[data-action=move]").click()
+    await expect(message).to_contain_text("Moved")
+    await page.click("#project-box summary")
+    await expect(message).to_be_hidden()
+    assert errors == []
+
+
+@pytest.fixture
+async def app_without_clickhouse(pg_url: str) -> AsyncIterator[str]:
+    """The app with the ClickHouse log store chosen but no HEXMARKET_CLICKHOUSE_URL: the log
+    store answers every query with an outage, as a ClickHouse that is down does."""
+    await migrate(pg_url)
+    async with serve(settings_for(pg_url, log_store="clickhouse")) as url:
+        yield url
+
+
+async def test_an_audit_log_outage_is_explained(
+    app_without_clickhouse: str, browser: Browser
+) -> None:
+    page, errors = await open_page(browser, app_without_clickhouse + "/#logs", 1280)
+    message = page.locator("#logs-message")
+    await expect(message).to_have_text(
+        "The audit log store is unavailable right now. Try again shortly."
+    )
+    assert "errors." not in await message.inner_text()
+    assert errors == []
+
+
+async def test_the_audit_log_on_a_phone_pages_by_whole_changes(
+    audited_app: str, browser: Browser
+) -> None:
+    async with httpx.AsyncClient(base_url=audited_app) as client:
+        ids = []
+        for i in range(1, 31):
+            response = await client.post("/good/create?projectId=1", json={"name": f"Tea {i:02}"})
+            assert response.status_code == 200, response.text
+            ids.append(response.json()["id"])
+        # one move that shifts the 29 goods before it: 30 events, one change
+        response = await client.patch(
+            f"/good/reprioritize?id={ids[-1]}&projectId=1", json={"newPriority": 1}
+        )
+        assert response.status_code == 200, response.text
+
+    page, errors = await open_page(browser, audited_app + "/#logs", 390)
+    meta = page.locator("#logs-meta")
+    changes = page.locator("#logs tbody tr.change")
+    # 20 events a page on a phone; the 30-event move is one entry whatever the page size
+    await expect(meta).to_have_text("20 events in 1 change, newest first", timeout=EVENTS_WITHIN_MS)
+    await page.select_option("#logs-limit", "100")
+    await page.click("#logs-submit")
+    await expect(meta).to_have_text("60 events in 31 changes, newest first")
+    await expect(changes.first.get_by_role("button", name="shifted 29 goods")).to_be_visible()
+    await page.select_option("#logs-limit", "20")
+    await page.select_option("#logs-type", "create")
+    await page.click("#logs-submit")
+    await expect(meta).to_have_text("20 events in 20 changes, newest first · create events")
+    height = await page.evaluate("document.documentElement.scrollHeight")
+    assert height < 4000, height  # was ~240 px an event
+    assert await horizontal_overflow(page) == 0
+    await screenshot(page, "web-logs-paged-phone.png")
+    await page.click("#logs-older")
+    await expect(page.locator("#logs-page")).to_have_text("Page 2")
+    await expect(meta).to_have_text("10 events in 10 changes, newest first · create events")
+    await expect(page.locator("#logs-older")).to_be_disabled()
+    names = await changes.locator("td:nth-child(5)").all_inner_texts()
+    assert names == [f"Tea {i:02}" for i in range(10, 0, -1)]
+    await page.click("#logs-newest")
+    await expect(page.locator("#logs-page")).to_have_text("Page 1")
+    assert errors == []
+
+
+async def test_every_view_at_desktop_and_phone_width(audited_app: str, browser: Browser) -> None:
+    async with httpx.AsyncClient(base_url=audited_app) as client:
+        for name in ("Assam", "Darjeeling", "Oolong", "Sencha"):
+            response = await client.post(
+                "/good/create?projectId=1", json={"name": name, "description": f"{name} tea"}
+            )
+            assert response.status_code == 200, response.text
+        moved = await client.patch("/good/reprioritize?id=4&projectId=1", json={"newPriority": 1})
+        assert moved.status_code == 200, moved.text
+    for width in (1280, 390):
+        page, errors = await open_page(browser, audited_app + "/", width)
+        await expect(page.locator("#recent-empty")).to_be_visible()
+        await screenshot(page, f"view-orders-{width}.png")
+        await page.click("nav [data-tab=catalog]")
+        await expect(page.locator("#goods tbody tr")).to_have_count(4)
+        await screenshot(page, f"view-catalog-{width}.png")
+        await page.click("nav [data-tab=logs]")
+        move = page.locator("#logs tbody tr.change", has_text="reprioritize")
+        await move.get_by_role("button", name="shifted 3 goods").click(timeout=EVENTS_WITHIN_MS)
+        await expect(page.locator("#logs tbody tr.shifted li")).to_have_count(3)
+        await screenshot(page, f"view-logs-{width}.png")
+        for tab in ("orders", "catalog", "logs"):
+            await page.click(f"nav [data-tab={tab}]")
+            assert await horizontal_overflow(page) == 0, (tab, width)
+        assert errors == []
+        await page.close()

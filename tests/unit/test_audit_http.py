@@ -28,6 +28,11 @@ EVENT_KEYS = {
     "priority",
     "removed",
     "event_time",
+    "change_id",
+    "target_id",
+    "before_priority",
+    "before_name",
+    "before_description",
 }
 
 
@@ -101,7 +106,9 @@ async def test_changes_over_http_reach_get_logs(
     only_a = (await client.get(f"/logs?id={a['id']}")).json()["logs"]
     assert {e["id"] for e in only_a} == {a["id"]}
     assert [e["type"] for e in only_a] == ["reprioritize", "update", "create"]
-    assert (await client.get("/logs?limit=2")).json()["meta"] == {"limit": 2, "count": 2}
+    meta = (await client.get("/logs?limit=2")).json()["meta"]
+    assert (meta["limit"], meta["count"]) == (2, 2)
+    assert meta["next"]
 
 
 @pytest.mark.parametrize(
@@ -112,6 +119,9 @@ async def test_changes_over_http_reach_get_logs(
         ("?limit=x", "limit"),
         ("?projectId=abc", "projectId"),
         ("?id=1.5", "id"),
+        ("?type=rename", "type"),
+        ("?since=yesterday", "since"),
+        ("?before=garbage", "before"),
     ],
 )
 async def test_bad_filters_are_400_naming_the_field(
@@ -131,9 +141,37 @@ async def test_defaults_and_an_unavailable_store(
     assert isinstance(store, MemoryLogStore)
     await store.append([event(seconds=i, good_id=i) for i in range(120)])
     body = (await client.get("/logs")).json()
-    assert body["meta"] == {"limit": 100, "count": 100}
+    assert (body["meta"]["limit"], body["meta"]["count"]) == (100, 100)
     store.available = False
     response = await client.get("/logs")
     assert response.status_code == 503
     assert response.json() == {"code": 1, "message": "errors.common.unavailable", "details": {}}
     assert response.headers["retry-after"] == "1"
+
+
+async def test_filters_by_type_and_time_and_pages_past_a_thousand(
+    client: AsyncTestClient[Any], container: Container
+) -> None:
+    store = container.log_store()
+    assert isinstance(store, MemoryLogStore)
+    kinds = ("create", "update", "remove", "reprioritize")
+    await store.append([event(seconds=i, good_id=i, type_=kinds[i % 4]) for i in range(2500)])
+    seen: list[str] = []
+    query = "/logs?limit=1000"
+    while True:
+        body = (await client.get(query)).json()
+        seen += [e["event_id"] for e in body["logs"]]
+        if body["meta"]["next"] is None:
+            break
+        query = f"/logs?limit=1000&before={body['meta']['next']}"
+    assert len(seen) == len(set(seen)) == 2500
+
+    moved = (await client.get("/logs?type=reprioritize&type=remove&limit=1000")).json()["logs"]
+    assert {e["type"] for e in moved} == {"reprioritize", "remove"}
+    assert len(moved) == 1000
+    window = (
+        await client.get("/logs?since=2026-01-01T00:00:10Z&until=2026-01-01T00:00:13Z&limit=1000")
+    ).json()["logs"]
+    assert [e["id"] for e in window] == [12, 11, 10]
+    naive = (await client.get("/logs?since=2026-01-01T00:41:00&limit=1000")).json()["logs"]
+    assert min(e["id"] for e in naive) == 2460  # no offset: read as UTC

@@ -324,9 +324,57 @@ def test_event_json_has_exactly_the_agreed_keys() -> None:
         "priority",
         "removed",
         "event_time",
+        "change_id",
+        "target_id",
+        "before_priority",
+        "before_name",
+        "before_description",
     ]
     assert raw["event_time"] == "2026-03-04T05:06:07.890123Z"
+    assert raw["change_id"] == str(event.event_id)  # alone: its own change
+    assert raw["target_id"] == 3
+    assert raw["before_priority"] is None
+
+
+def test_an_event_of_an_earlier_version_reads_as_its_own_change() -> None:
+    old = {
+        "event_id": str(uuid.UUID(int=9)),
+        "type": "create",
+        "id": 4,
+        "project_id": 1,
+        "name": "x",
+        "description": "",
+        "priority": 1,
+        "removed": False,
+        "event_time": "2026-03-04T05:06:07.890123Z",
+    }
+    event = GoodEvent.from_json(json.dumps(old).encode())
+    assert event.change_id == uuid.UUID(int=9)
+    assert event.target_id == 4
+    assert event.is_target
     assert GoodEvent.from_json(event.to_json()) == event
+
+
+async def test_one_reprioritize_is_one_change_naming_its_target(
+    catalog: CatalogService, store: MemoryCatalogStore
+) -> None:
+    goods = [await catalog.create_good(project_id=1, name=f"g{i}") for i in range(4)]
+    first = len(events(store))
+    await catalog.reprioritize_good(good_id=goods[3].id, project_id=1, new_priority=2)
+    changed = events(store)[first:]
+    assert len(changed) == 3  # the target and the two goods it shifted
+    assert len({e.change_id for e in changed}) == 1
+    assert len({e.event_time for e in changed}) == 1
+    assert {e.target_id for e in changed} == {goods[3].id}
+    target = next(e for e in changed if e.is_target)
+    assert (target.id, target.before_priority, target.priority) == (goods[3].id, 4, 2)
+    shifted = sorted((e.id, e.before_priority, e.priority) for e in changed if not e.is_target)
+    assert shifted == [(goods[1].id, 2, 3), (goods[2].id, 3, 4)]
+
+    await catalog.update_good(good_id=goods[0].id, project_id=1, name="renamed")
+    update = events(store)[-1]
+    assert (update.before_name, update.name, update.before_description) == ("g0", "renamed", None)
+    assert GoodEvent.from_json(update.to_json()) == update
 
 
 async def test_projects_can_be_listed_and_created(catalog: CatalogService) -> None:

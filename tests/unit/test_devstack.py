@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from entrypoints.devstack import DevStack, DevStackError, ServerStartError, _Server
+from entrypoints.devstack import (
+    STACK_FILE,
+    DevStack,
+    DevStackError,
+    ServerStartError,
+    _Server,
+    forget_stack,
+    record_stack,
+    running_stack,
+)
 
 EXTERNAL = {
     "HEXMARKET_POSTGRES_URL": "postgresql://u@db:5432/x",
@@ -116,3 +128,47 @@ def test_the_port_is_reused_by_the_next_stack_on_the_same_workdir(tmp_path: Path
     first = _Script(tmp_path, "")
     second = _Script(tmp_path, "")
     assert first.port == second.port
+
+
+# --- discovery: the record a running ``hexmarket dev`` leaves for the other commands ----------
+
+
+def _listening() -> tuple[socket.socket, str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_a_recorded_stack_is_found_while_its_process_serves(tmp_path: Path) -> None:
+    sock, http_url = _listening()
+    with sock:
+        urls = {"nats_url": "nats://127.0.0.1:4222", "http_url": http_url}
+        record_stack(tmp_path, urls)
+        assert running_stack(tmp_path) == urls
+        forget_stack(tmp_path)
+    assert not (tmp_path / STACK_FILE).exists()
+    assert running_stack(tmp_path) is None
+
+
+def test_a_stale_record_is_ignored(tmp_path: Path) -> None:
+    sock, http_url = _listening()
+    with sock:
+        gone = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        record_stack(tmp_path, {"http_url": http_url}, pid=int(gone.stdout))
+        assert running_stack(tmp_path) is None  # its process is gone
+    record_stack(tmp_path, {"http_url": http_url})
+    assert running_stack(tmp_path) is None  # alive, but nothing serves there any more
+    (tmp_path / STACK_FILE).write_text("{not json")
+    assert running_stack(tmp_path) is None
+
+
+def test_another_process_record_is_not_forgotten(tmp_path: Path) -> None:
+    record_stack(tmp_path, {"http_url": "http://127.0.0.1:1"}, pid=os.getpid() + 1)
+    forget_stack(tmp_path)
+    assert (tmp_path / STACK_FILE).exists()

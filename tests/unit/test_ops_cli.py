@@ -290,3 +290,45 @@ def test_serve_runs_on_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
     assert code == 0, output
     assert len(loops) == 1
     assert isinstance(loops[0], uvloop.Loop)
+
+
+def test_commands_find_a_running_dev_stack_and_the_environment_wins(tmp_path: Path) -> None:
+    from entrypoints.cli import web_url, with_dev_stack
+    from entrypoints.devstack import record_stack
+
+    with socket.socket() as http:
+        http.bind(("127.0.0.1", 0))
+        http.listen()
+        base = f"http://127.0.0.1:{http.getsockname()[1]}"
+        nats = f"nats://127.0.0.1:{_closed_port()}"
+        record_stack(
+            tmp_path / ".hexmarket",
+            {
+                "nats_url": nats,
+                "postgres_url": "postgresql://postgres@127.0.0.1:1/x",
+                "http_url": base,
+            },
+        )
+        found = with_dev_stack(Settings(_env_file=None))  # type: ignore[call-arg]
+        assert found.nats_url == nats
+        assert found.postgres_url == "postgresql://postgres@127.0.0.1:1/x"
+        assert web_url(found) == base
+        mine = with_dev_stack(Settings(_env_file=None, nats_url="nats://other:4222"))  # type: ignore[call-arg]
+        assert mine.nats_url == "nats://other:4222"
+
+        # the command itself reaches the recorded NATS (closed here: one line naming it)
+        code, output = _run("produce-orders", "--count", "1")
+        assert code == 1
+        assert (
+            output.strip().splitlines()[-1]
+            == f"error: cannot reach NATS at {nats}: connection refused"
+        )
+
+        # a second `hexmarket dev` on the same data is refused in one line
+        code, output = _run("dev")
+        assert code == 1
+        assert output.strip().startswith("error: hexmarket dev already runs on .hexmarket")
+
+    # once the stack is gone, the command asks for the URL again
+    code, output = _run("produce-orders", "--count", "1")
+    assert output.strip().splitlines()[-1].startswith("error: produce-orders needs NATS")

@@ -164,3 +164,22 @@ async def test_openapi_schema_and_swagger_ui(client: AsyncTestClient[Any]) -> No
     swagger = await client.get("/schema/swagger")
     assert swagger.status_code == 200
     assert "swagger-ui" in swagger.text.lower()
+
+
+async def test_serve_starts_without_clickhouse_and_ready_names_it() -> None:
+    from entrypoints import runtime
+
+    container = _container(log_store="clickhouse")  # and no HEXMARKET_CLICKHOUSE_URL
+    settings = container.settings()
+    await runtime.check_servers(settings, ["serve"])  # starts: nothing to dial, nothing fails
+    async with AsyncTestClient(app_module.create_app(container)) as client:
+        assert (await client.get("/goods/list")).status_code == 200
+        assert (await client.get("/order/nope")).status_code == 404
+        logs = await client.get("/logs")
+        assert logs.status_code == 503
+        assert logs.json()["message"] == "errors.common.unavailable"
+        ready = await client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["details"] == {
+            "clickhouse": "cannot reach ClickHouse: not configured (set HEXMARKET_CLICKHOUSE_URL)"
+        }

@@ -218,3 +218,39 @@ async def test_a_cache_entry_in_another_format_is_a_miss_and_is_replaced() -> No
     assert document.digest == digest_of(document.body)
     assert await cache.get(key) == pack(document.body)
     assert (await queries.get("b563feb7b2b84b6test")).cache_hit
+
+
+async def test_recent_orders_are_listed_newest_first_and_keyset_paged() -> None:
+    docs = [dated(f"o{i}", i) for i in range(5)]
+    client, _ = await make_client(docs)
+    async with client:
+        first = await client.get("/orders?limit=2")
+        assert first.status_code == 200, first.text
+        assert first.headers["cache-control"] == "no-store"
+        body = first.json()
+        assert [o["order_uid"] for o in body["orders"]] == ["o4", "o3"]
+        assert body["meta"] == {"limit": 2, "count": 2, "next": "o3"}
+        assert body["orders"][0] == {
+            "order_uid": "o4",
+            "date_created": docs[4]["date_created"],
+            "track_number": docs[4]["track_number"],
+            "customer_id": docs[4]["customer_id"],
+            "name": docs[4]["delivery"]["name"],
+            "city": docs[4]["delivery"]["city"],
+            "amount": docs[4]["payment"]["amount"],
+            "currency": docs[4]["payment"]["currency"],
+            "items": len(docs[4]["items"]),
+        }
+        second = (await client.get("/orders?limit=2&before=o3")).json()
+        assert [o["order_uid"] for o in second["orders"]] == ["o2", "o1"]
+        last = (await client.get("/orders?limit=2&before=o1")).json()
+        assert [o["order_uid"] for o in last["orders"]] == ["o0"]
+        assert last["meta"]["next"] is None
+        assert len((await client.get("/orders")).json()["orders"]) == 5  # default 20
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "before=bad%20id"])
+async def test_recent_orders_refuse_bad_queries(client: AsyncTestClient[Any], query: str) -> None:
+    response = await client.get(f"/orders?{query}")
+    assert response.status_code == 400
+    assert response.json()["message"] == "errors.common.validation"

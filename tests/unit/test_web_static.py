@@ -64,3 +64,15 @@ def test_the_script_never_turns_data_into_markup_nor_blocks_on_dialogs() -> None
         assert not re.search(rf"(?<![\w.]){re.escape(dialog)}", script), dialog
     # the token stays in the browser tab: never in localStorage, which outlives it
     assert "localStorage.setItem" not in script
+
+
+def test_the_page_has_no_inline_script_or_style() -> None:
+    """A strict Content-Security-Policy (``script-src 'self'; style-src 'self'``) must hold."""
+    html = (STATIC / "index.html").read_text()
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
+    assert "<style" not in html
+    assert re.search(r"\sstyle=", html) is None
+    assert re.search(r"\son[a-z]+=", html) is None  # no inline event handlers
+    script = (STATIC / "app.js").read_text()
+    assert ".style." not in script
+    assert 'setAttribute("style"' not in script

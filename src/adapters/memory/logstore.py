@@ -8,6 +8,7 @@ from datetime import datetime
 
 from core.catalog.events import GoodEvent
 from core.errors import LogStoreError
+from core.ports.audit import LogCursor
 
 
 def newest_first(event: GoodEvent) -> tuple[datetime, str]:
@@ -37,7 +38,15 @@ class MemoryLogStore:
         self.appends += 1
 
     async def query(
-        self, *, project_id: int | None = None, good_id: int | None = None, limit: int = 100
+        self,
+        *,
+        project_id: int | None = None,
+        good_id: int | None = None,
+        types: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before: LogCursor | None = None,
+        limit: int = 100,
     ) -> list[GoodEvent]:
         self._check()
         matching = [
@@ -45,6 +54,10 @@ class MemoryLogStore:
             for e in self._events.values()
             if (project_id is None or e.project_id == project_id)
             and (good_id is None or e.id == good_id)
+            and (not types or e.type in types)
+            and (since is None or e.event_time >= since)
+            and (until is None or e.event_time < until)
+            and (before is None or newest_first(e) < before.key())
         ]
         matching.sort(key=newest_first, reverse=True)
         return matching[:limit]

@@ -26,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from core.errors import StorageError
 from core.orders.model import Order
-from core.ports.orders import AddResult
+from core.ports.orders import MAX_RECENT, AddResult, OrderSummary
 
 # The columns a batch is COPYed into, in row order (the benchmark ceiling COPYs the same).
 ORDER_COLUMNS = (
@@ -93,6 +93,34 @@ ORDER BY date_created DESC, order_uid
 LIMIT %s
 """
 
+_SUMMARY = """
+SELECT o.order_uid, o.date_created_text, o.track_number, o.customer_id, d.name, d.city,
+       p.amount, p.currency, (SELECT count(*) FROM items i WHERE i.order_uid = o.order_uid)
+"""
+_RECENT = (
+    _SUMMARY
+    + """FROM orders o
+JOIN deliveries d ON d.order_uid = o.order_uid
+JOIN payments p ON p.order_uid = o.order_uid
+ORDER BY o.date_created DESC, o.order_uid
+LIMIT %s
+"""
+)
+# Keyset: after the cursor order in (date_created DESC, order_uid) order. The first condition
+# bounds the index range scan; an unknown cursor joins nothing, so the page is empty.
+_RECENT_BEFORE = (
+    "WITH c AS (SELECT date_created, order_uid FROM orders WHERE order_uid = %s)"
+    + _SUMMARY
+    + """FROM c, orders o
+JOIN deliveries d ON d.order_uid = o.order_uid
+JOIN payments p ON p.order_uid = o.order_uid
+WHERE o.date_created <= c.date_created
+  AND (o.date_created < c.date_created OR o.order_uid > c.order_uid)
+ORDER BY o.date_created DESC, o.order_uid
+LIMIT %s
+"""
+)
+
 
 class PgOrderRepository:
     def __init__(self, pool: AsyncConnectionPool) -> None:
@@ -153,6 +181,29 @@ class PgOrderRepository:
             return []
         rows = await self._read(_NEWEST, (limit,))
         return [(str(uid), _compact(doc)) for uid, doc in rows]
+
+    async def recent(self, limit: int, before: str | None = None) -> list[OrderSummary]:
+        limit = min(limit, MAX_RECENT)
+        if limit <= 0:
+            return []
+        if before is None:
+            rows = await self._read(_RECENT, (limit,))
+        else:
+            rows = await self._read(_RECENT_BEFORE, (before, limit))
+        return [
+            OrderSummary(
+                order_uid=str(uid),
+                date_created=str(created),
+                track_number=str(track),
+                customer_id=str(customer),
+                name=str(name),
+                city=str(city),
+                amount=int(amount),
+                currency=str(currency),
+                items=int(items),
+            )
+            for uid, created, track, customer, name, city, amount, currency, items in rows
+        ]
 
     async def count(self) -> int:
         rows = await self._read("SELECT count(*) FROM orders", ())

@@ -105,7 +105,7 @@ class CatalogService:
                 )
                 if good is None:
                     raise NotFound
-                await self._record(uow, "create", [good])
+                await self._record(uow, "create", [good], target=good)
                 await uow.commit()
             return good
 
@@ -131,7 +131,7 @@ class CatalogService:
                     description=current.description if description is None else description,
                 )
                 good = await uow.goods.save(changed)
-                await self._record(uow, "update", [good])
+                await self._record(uow, "update", [good], target=good, before={good.id: current})
                 await uow.commit()
             return good
 
@@ -146,7 +146,7 @@ class CatalogService:
             async with self._store.unit_of_work() as uow:
                 current = await self._live_good(uow, good_id, project_id)
                 good = await uow.goods.save(attrs.evolve(current, removed=True))
-                await self._record(uow, "remove", [good])
+                await self._record(uow, "remove", [good], target=good, before={good.id: current})
                 await uow.commit()
             return good
 
@@ -171,7 +171,12 @@ class CatalogService:
                 if target.priority == new_priority:
                     return None
                 changed = await uow.goods.reprioritize(good_id, project_id, new_priority)
-                await self._record(uow, "reprioritize", changed)
+                # the target had its old priority; every good it shifted moved up by one
+                before = {
+                    g.id: target if g.id == target.id else attrs.evolve(g, priority=g.priority - 1)
+                    for g in changed
+                }
+                await self._record(uow, "reprioritize", changed, target=target, before=before)
                 await uow.commit()
             return changed
 
@@ -260,10 +265,32 @@ class CatalogService:
             raise NotFound
         return good
 
-    async def _record(self, uow: CatalogUnitOfWork, type_: EventType, goods: list[Good]) -> None:
+    async def _record(
+        self,
+        uow: CatalogUnitOfWork,
+        type_: EventType,
+        goods: list[Good],
+        *,
+        target: Good,
+        before: dict[int, Good] | None = None,
+    ) -> None:
+        """One change: an event per good in ``goods``, sharing a change id and a time, each
+        naming ``target`` (the good the change was made to) and its own state ``before``."""
         now = self._clock.now()
+        change_id = self._ids.new_id()
         await uow.outbox.add(
-            [GoodEvent.of(g, type_, event_id=self._ids.new_id(), event_time=now) for g in goods]
+            [
+                GoodEvent.of(
+                    g,
+                    type_,
+                    event_id=change_id if g.id == target.id else self._ids.new_id(),
+                    event_time=now,
+                    change_id=change_id,
+                    target_id=target.id,
+                    before=(before or {}).get(g.id),
+                )
+                for g in goods
+            ]
         )
 
     async def _load(self, limit: int, offset: int) -> bytes:

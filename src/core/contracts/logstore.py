@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.catalog.events import GoodEvent
-from core.ports.audit import LogStore
+from core.ports.audit import LogCursor, LogStore
 
 _BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -67,6 +67,9 @@ operations = st.lists(
             st.one_of(st.none(), st.integers(1, 3)),
             st.one_of(st.none(), st.integers(1, 6)),
             st.integers(1, 30),
+            st.lists(st.sampled_from(["create", "update", "remove", "reprioritize"]), max_size=2),
+            st.one_of(st.none(), st.integers(0, 50)),
+            st.booleans(),
         ),
     ),
     min_size=1,
@@ -111,6 +114,67 @@ class LogStoreContract:
         assert [(e.project_id, e.id) for e in newest_two] == [(2, 3), (2, 2)]
         assert await log_store.query(project_id=99) == []
 
+    async def test_the_change_fields_round_trip(self, log_store: LogStore) -> None:
+        change = uuid.uuid4()
+        target = attrs.evolve(
+            event(good_id=5, type_="reprioritize", priority=1, seconds=1),
+            change_id=change,
+            before_priority=4,
+        )
+        shifted = attrs.evolve(
+            event(good_id=6, type_="reprioritize", priority=2, seconds=1),
+            change_id=change,
+            target_id=5,
+            before_priority=1,
+        )
+        renamed = attrs.evolve(
+            event(good_id=7, name="new", seconds=2), before_name="old", before_description="d"
+        )
+        await log_store.append([target, shifted, renamed])
+        got = {e.id: e for e in await log_store.query()}
+        assert got == {5: target, 6: shifted, 7: renamed}
+        assert not got[6].is_target
+        assert got[7].change_id == renamed.event_id
+
+    async def test_type_and_time_filters(self, log_store: LogStore) -> None:
+        sent = [
+            event(seconds=i, type_=("create", "update", "remove", "reprioritize")[i % 4])
+            for i in range(12)
+        ]
+        await log_store.append(sent)
+        moved = await log_store.query(types=["reprioritize"])
+        assert [e.event_id for e in moved] == [
+            sent[11].event_id,
+            sent[7].event_id,
+            sent[3].event_id,
+        ]
+        two = await log_store.query(types=["create", "remove"])
+        assert {e.type for e in two} == {"create", "remove"}
+        assert len(two) == 6
+        window = await log_store.query(
+            since=_BASE + timedelta(seconds=3), until=_BASE + timedelta(seconds=6)
+        )
+        assert [e.event_id for e in window] == [
+            sent[5].event_id,
+            sent[4].event_id,
+            sent[3].event_id,
+        ]
+
+    async def test_keyset_pages_cover_every_event_once(self, log_store: LogStore) -> None:
+        sent = [event(seconds=i // 3, good_id=i) for i in range(11)]  # ties in threes
+        await log_store.append(sent)
+        everything = await log_store.query(limit=100)
+        pages: list[GoodEvent] = []
+        cursor = None
+        while True:
+            page = await log_store.query(before=cursor, limit=4)
+            if not page:
+                break
+            pages += page
+            cursor = LogCursor.after(page[-1])
+        assert pages == everything
+        assert len(pages) == 11
+
     async def test_equal_times_are_ordered_by_event_id(self, log_store: LogStore) -> None:
         sent = [event(seconds=5, good_id=i) for i in range(6)]
         await log_store.append(sent)
@@ -147,12 +211,23 @@ class LogStoreContract:
                 await log_store.append(batch)
                 appended.extend(fresh)
             else:
-                _, project_id, good_id, limit = op
-                expected = await reference.query(
-                    project_id=project_id, good_id=good_id, limit=limit
-                )
-                actual = await log_store.query(project_id=project_id, good_id=good_id, limit=limit)
+                _, project_id, good_id, limit, types, since_ms, next_page = op
+                filters: dict[str, Any] = {
+                    "project_id": project_id,
+                    "good_id": good_id,
+                    "types": types,
+                    "since": None
+                    if since_ms is None
+                    else _BASE + timedelta(microseconds=since_ms * 1001),
+                }
+                expected = await reference.query(**filters, limit=limit)
+                actual = await log_store.query(**filters, limit=limit)
                 assert actual == expected
+                if next_page and expected:
+                    cursor = LogCursor.after(expected[-1])
+                    expected = await reference.query(**filters, before=cursor, limit=limit)
+                    actual = await log_store.query(**filters, before=cursor, limit=limit)
+                    assert actual == expected
 
 
 _seen: dict[int, list[GoodEvent]] = {}

@@ -26,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from core.orders.model import Order
 from core.orders.parsing import parse_order, validate_document
-from core.ports.orders import OrderRepository
+from core.ports.orders import MAX_RECENT, OrderRepository, OrderSummary
 
 # --- strategies -------------------------------------------------------------------------------
 
@@ -323,6 +323,44 @@ class OrderRepositoryContract:
         assert [_decoded(body)["order_uid"] for _, body in newest] == ["b", "d", "a"]
         assert await order_repository.newest(0) == []
         assert len(await order_repository.newest(100)) == 4
+
+    async def test_recent_orders_are_keyset_paged_summaries(
+        self, order_repository: OrderRepository
+    ) -> None:
+        base = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+        docs = []
+        for index in range(7):
+            doc = example_document(f"r{index}", index)
+            doc["date_created"] = (base + timedelta(minutes=index // 2)).isoformat()  # ties
+            docs.append(doc)
+        await order_repository.add_many([order_from(d) for d in docs])
+        want = [uid for uid, _ in await order_repository.newest(7)]
+        first = await order_repository.recent(3)
+        assert [s.order_uid for s in first] == want[:3]
+        second = await order_repository.recent(3, before=first[-1].order_uid)
+        assert [s.order_uid for s in second] == want[3:6]
+        last = await order_repository.recent(3, before=second[-1].order_uid)
+        assert [s.order_uid for s in last] == want[6:]
+        assert await order_repository.recent(3, before=last[-1].order_uid) == []
+        assert await order_repository.recent(3, before="no-such-order") == []
+        assert await order_repository.recent(0) == []
+        doc = next(d for d in docs if d["order_uid"] == first[0].order_uid)
+        assert first[0] == OrderSummary(
+            order_uid=doc["order_uid"],
+            date_created=doc["date_created"],
+            track_number=doc["track_number"],
+            customer_id=doc["customer_id"],
+            name=doc["delivery"]["name"],
+            city=doc["delivery"]["city"],
+            amount=doc["payment"]["amount"],
+            currency=doc["payment"]["currency"],
+            items=len(doc["items"]),
+        )
+
+    async def test_recent_is_bounded(self, order_repository: OrderRepository) -> None:
+        docs = [example_document(f"b{i:03}", i) for i in range(MAX_RECENT + 5)]
+        await order_repository.add_many([order_from(d) for d in docs])
+        assert len(await order_repository.recent(MAX_RECENT + 5)) == MAX_RECENT
 
     async def test_documents_round_trip_unchanged(self, order_repository: OrderRepository) -> None:
         docs = [example_document(f"rt-{i}", i) for i in range(20)]

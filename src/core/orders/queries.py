@@ -18,7 +18,7 @@ import attrs
 from core.errors import CacheUnavailable, NotFound, ValidationError
 from core.orders.model import is_well_formed_uid
 from core.ports.cache import Cache
-from core.ports.orders import OrderRepository
+from core.ports.orders import MAX_RECENT, OrderRepository, OrderSummary
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,18 @@ class OrderQueries:
         value = pack(body)
         await self._store(CACHE_PREFIX + order_uid, value)
         return OrderDocument(body=body, digest=value[:DIGEST_SIZE].decode(), cache_hit=False)
+
+    async def recent(self, limit: int, before: str | None = None) -> list[OrderSummary]:
+        """Summaries of the newest orders, ``limit`` 1..``MAX_RECENT``, starting after the order
+        ``before`` (the previous page's last ``order_uid``). Raises ``ValidationError`` for a
+        limit out of range or a malformed ``before``, ``StorageError`` if the store is down."""
+        if not 1 <= limit <= MAX_RECENT:
+            raise ValidationError(details={"limit": f"must be 1..{MAX_RECENT}"})
+        if before is not None and not is_well_formed_uid(before):
+            raise ValidationError(
+                details={"before": "must be an order_uid: 1..64 characters of A-Z a-z 0-9 _ -"}
+            )
+        return await self._repository.recent(limit, before)
 
     async def warm(self, limit: int) -> int:
         """Load the newest ``limit`` orders into the cache with one repository read; return how

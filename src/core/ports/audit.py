@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -16,6 +17,23 @@ import attrs
 from core.catalog.events import GoodEvent
 
 MAX_QUERY_LIMIT = 1000
+
+
+@attrs.frozen(kw_only=True)
+class LogCursor:
+    """Where a page of events ended: its last event's ``event_time`` and ``event_id``. The
+    next page holds the events after it in newest-first order (keyset paging)."""
+
+    event_time: datetime
+    event_id: uuid.UUID
+
+    @classmethod
+    def after(cls, event: GoodEvent) -> LogCursor:
+        return cls(event_time=event.event_time, event_id=event.event_id)
+
+    def key(self) -> tuple[datetime, str]:
+        """The newest-first sort key: events with a smaller key come after the cursor."""
+        return (self.event_time, str(self.event_id))
 
 
 @runtime_checkable  # the HTTP layer checks injected dependencies against it
@@ -28,10 +46,20 @@ class LogStore(Protocol):
         ...
 
     async def query(
-        self, *, project_id: int | None = None, good_id: int | None = None, limit: int = 100
+        self,
+        *,
+        project_id: int | None = None,
+        good_id: int | None = None,
+        types: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before: LogCursor | None = None,
+        limit: int = 100,
     ) -> list[GoodEvent]:
         """At most ``limit`` (1..``MAX_QUERY_LIMIT``) events matching every given filter,
         newest first: by ``event_time`` descending, ties by ``str(event_id)`` descending.
+        ``types``: only these event types (empty: all); ``since`` inclusive, ``until``
+        exclusive; ``before``: only events after that cursor in this order (the next page).
         Each event appears once. Raises ``LogStoreError`` when the store is unreachable."""
         ...
 

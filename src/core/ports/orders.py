@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 import attrs
 
@@ -18,6 +18,27 @@ class AddResult:
 
     inserted: int
     duplicates: int
+
+
+@attrs.frozen(kw_only=True, slots=True)
+class OrderSummary:
+    """One line of the list of recent orders: what tells an order apart at a glance."""
+
+    order_uid: str
+    date_created: str
+    """As the producer wrote it (RFC 3339)."""
+    track_number: str
+    customer_id: str
+    name: str
+    """The delivery's recipient."""
+    city: str
+    amount: int
+    currency: str
+    items: int
+
+
+#: The most summaries one ``recent`` call returns.
+MAX_RECENT: Final = 100
 
 
 class OrderRepository(Protocol):
@@ -39,6 +60,12 @@ class OrderRepository(Protocol):
     async def newest(self, limit: int) -> list[tuple[str, bytes]]:
         """Up to ``limit`` orders as ``(order_uid, document)``, newest ``date_created`` first
         (ties by ``order_uid``), read in one round trip. ``limit`` 0 gives ``[]``."""
+        ...
+
+    async def recent(self, limit: int, before: str | None = None) -> list[OrderSummary]:
+        """Up to ``limit`` (at most ``MAX_RECENT``) orders as summaries in ``newest`` order, in
+        one round trip. ``before`` is the ``order_uid`` of the previous page's last order
+        (keyset paging): the page starts right after it; an unknown ``before`` gives ``[]``."""
         ...
 
     async def count(self) -> int:

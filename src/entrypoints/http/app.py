@@ -34,6 +34,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "entrypoints.http.ops",
     "entrypoints.http.catalog",
     "entrypoints.http.orders",
+    "entrypoints.http.order_list",
     "entrypoints.http.logs",
     "entrypoints.http.web",
 )

@@ -54,6 +54,8 @@ _LOOPBACK_LISTEN = ("localhost", "::1")
 INTEGER_PARAMETERS = frozenset({"id", "projectId", "campaignId", "limit", "offset"})
 """The query parameters the routes read as integers (``entrypoints.http.catalog``, ``.logs``)."""
 _INTEGER = re.compile(r"-?[0-9]+")
+REPEATABLE_PARAMETERS = frozenset({"type"})
+"""Query parameters a route reads as a list (``GET /logs?type=create&type=update``)."""
 
 
 def host_names(value: str | None) -> frozenset[bytes] | None:
@@ -145,7 +147,7 @@ async def query_guard(
             continue
         raw_name, _, raw_value = part.partition(b"=")
         name = unquote_plus(raw_name.decode("latin-1"), encoding="utf-8", errors="replace")
-        if name in seen:
+        if name in seen and name not in REPEATABLE_PARAMETERS:
             raise ValidationError(details={name: "must be given once"})
         seen.add(name)
         if name in INTEGER_PARAMETERS:

@@ -19,14 +19,6 @@ function show(target, text, ok = false) {
   target.hidden = !text;
 }
 
-function describeError(status, body) {
-  if (body && typeof body === "object" && "message" in body) {
-    const details = Object.entries(body.details || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
-    return details ? `${body.message} (${details})` : body.message;
-  }
-  return `HTTP ${status}`;
-}
-
 // The token guards changes only (HEXMARKET_API_TOKEN); it lives in sessionStorage, so it is
 // forgotten with the browser tab and never reaches other sites or later visitors.
 const TOKEN_KEY = "hexmarket.token";
@@ -64,6 +56,7 @@ function selectTab(name, { focus = false } = {}) {
     if (on && focus) button.focus();
     $(`#tab-${button.dataset.tab}`).hidden = !on;
   }
+  if (name === "orders") loadRecent();
   if (name === "catalog") loadCatalog();
   if (name === "logs") loadLogs();
   liveLogs();
@@ -157,8 +150,56 @@ async function lookUpOrder(event) {
   } else if (result.status === 400) {
     show(message, `“${id}” is not a valid order id: use 1 to 64 letters, digits, “_” or “-”.`);
   } else {
-    show(message, `The order could not be loaded: ${describeError(result.status, result.data)}`);
+    show(message, `The order could not be loaded. ${errorText(result, "The order store")}`);
   }
+}
+
+// The newest orders (GET /orders, keyset-paged): ``cursors`` holds each shown page's ``before``.
+const recent = { limit: 20, cursors: [null], next: null, loads: 0 };
+
+async function loadRecent() {
+  const load = ++recent.loads;
+  const before = recent.cursors[recent.cursors.length - 1];
+  const params = new URLSearchParams({ limit: recent.limit });
+  if (before) params.set("before", before);
+  const result = await api("GET", `/orders?${params}`);
+  if (load !== recent.loads) return;
+  const message = $("#recent-message");
+  if (!result.ok) {
+    show(message, `The recent orders could not be loaded. ${errorText(result)}`);
+    return;
+  }
+  show(message, "");
+  const { meta, orders } = result.data;
+  recent.next = meta.next;
+  const page = recent.cursors.length;
+  $("#recent-meta").textContent = orders.length
+    ? `Newest first · page ${page} · ${orders.length} ${orders.length === 1 ? "order" : "orders"}`
+    : "";
+  $("#recent-empty").hidden = orders.length > 0 || page > 1;
+  $("#recent-older").disabled = !meta.next;
+  $("#recent-newest").disabled = page === 1;
+  const labels = ["Created", "Order id", "Customer", "City", "Items", "Amount"];
+  $("#recent-orders tbody").replaceChildren(...orders.map((o) => {
+    const tr = el("tr", null, { "data-uid": o.order_uid });
+    const created = el("td", null, { "data-label": labels[0] });
+    created.append(el("time", new Date(o.date_created).toLocaleString(), { datetime: o.date_created }));
+    const id = el("td", null, { "data-label": labels[1], class: "uid" });
+    const open = el("button", o.order_uid, {
+      type: "button", class: "link", "data-action": "open-order", "aria-label": `Show order ${o.order_uid}`,
+    });
+    open.addEventListener("click", () => {
+      $("#order-id").value = o.order_uid;
+      lookUpOrder().then(() => $("#order").scrollIntoView({ block: "start" }));
+    });
+    id.append(open);
+    tr.append(created, id,
+      el("td", o.name, { "data-label": labels[2] }),
+      el("td", o.city, { "data-label": labels[3] }),
+      el("td", o.items, { "data-label": labels[4], class: "num" }),
+      el("td", money(o.amount, o.currency), { "data-label": labels[5], class: "num" }));
+    return tr;
+  }));
 }
 
 // --- API errors shown next to the control that caused them --------------------------------
@@ -168,10 +209,42 @@ const ERROR_TEXT = {
   "errors.common.notFound": "Not found: it may have been removed in the meantime. The list is refreshed.",
   "errors.common.conflict": "The change conflicts with another one. The list is refreshed; try again.",
   "errors.common.payloadTooLarge": "The text is too long to send.",
-  "errors.logs.unavailable": "The audit log store is unavailable right now. Try again shortly.",
+  "errors.common.unavailable": "A server behind hexmarket is unavailable right now. Try again shortly.",
+  "errors.common.internal": "Something went wrong on the server. Try again; if it persists, check its log.",
 };
 
-function errorText(result) {
+// The field names of the API as people read them.
+const FIELD_TEXT = {
+  newPriority: "New priority", name: "Name", description: "Description", projectId: "Project",
+  id: "Good id", limit: "Number shown", offset: "Position", body: "Request", before: "Page",
+  since: "From", until: "To", type: "Event type",
+};
+
+// The server passes some reasons from its decoder as they are ("Expected `int` >= 1"); they
+// are turned into plain words here, so library wording never reaches the person.
+const REASON_TEXT = [
+  [/^Expected `int` >= (-?\d+)$/, (m) => `must be a whole number, ${m[1]} or more`],
+  [/^Expected `int` <= (-?\d+)$/, (m) => `must be a whole number, at most ${Number(m[1]).toLocaleString()}`],
+  [/^Expected `int( \| null)?`, got `[^`]*`$/, () => "must be a whole number"],
+  [/^Expected `str( \| null)?`, got `[^`]*`$/, () => "must be text"],
+  [/^Expected `str` of length <= (\d+)$/, (m) => `must be at most ${m[1]} characters`],
+  [/^Expected `str` of length >= (\d+)$/, (m) => `must be at least ${m[1]} characters`],
+  [/^Expected `object`, got `[^`]*`$/, () => "must be a JSON object"],
+  [/^unknown field$/, () => "is not a field this form knows"],
+  [/^Object missing required field `([^`]*)`$/, (m) => `${FIELD_TEXT[m[1]] || m[1]} is required`],
+];
+
+function humanReason(reason) {
+  for (const [pattern, text] of REASON_TEXT) {
+    const match = pattern.exec(reason);
+    if (match) return text(match);
+  }
+  return /`/.test(reason) ? "is not valid" : reason;  // any other decoder wording
+}
+
+const fieldText = (field) => FIELD_TEXT[field] || field;
+
+function errorText(result, context = "") {
   if (result.status === 0) return "The server cannot be reached. Check the connection and try again.";
   if (result.status === 401) {
     return apiToken()
@@ -179,13 +252,14 @@ function errorText(result) {
       : "Changes need the API token: enter it under “API token” and try again.";
   }
   const key = result.data && typeof result.data === "object" ? result.data.message : undefined;
-  return ERROR_TEXT[key] || `The request failed (HTTP ${result.status}${key ? `, ${key}` : ""}).`;
+  if (key === "errors.common.unavailable" && context) return `${context} is unavailable right now. Try again shortly.`;
+  return ERROR_TEXT[key] || `The request failed (HTTP ${result.status}).`;
 }
 
 function errorDetails(result) {
   const body = result.data;
   if (!body || typeof body !== "object" || !body.details || typeof body.details !== "object") return [];
-  return Object.entries(body.details).map(([field, reason]) => [field, String(reason)]);
+  return Object.entries(body.details).map(([field, reason]) => [field, humanReason(String(reason))]);
 }
 
 function fieldError(input) {
@@ -235,7 +309,7 @@ function errorNodes(result, details = errorDetails(result)) {
     const list = el("ul");
     for (const [field, reason] of details) {
       const item = el("li");
-      item.append(el("strong", field), document.createTextNode(`: ${reason}`));
+      item.append(el("strong", fieldText(field)), document.createTextNode(`: ${reason}`));
       list.append(item);
     }
     nodes.push(list);
@@ -269,7 +343,10 @@ async function loadCatalog({ last = false } = {}) {
     api("GET", `/goods/list?limit=${catalog.limit}&offset=${catalog.offset}`),
   ]);
   if (load !== catalog.loads) return;
-  if (!result.ok) { catalogMessage(`The goods could not be loaded. ${errorText(result)}`, false); return; }
+  if (!result.ok) {
+    catalogMessage(`The goods could not be loaded. ${errorText(result, "The catalog database")}`, false);
+    return;
+  }
   const { meta, goods } = result.data;
   const lastOffset = Math.max(1, Math.floor((meta.total - 1) / catalog.limit) * catalog.limit + 1);
   if ((last && catalog.offset !== lastOffset) || (!goods.length && catalog.offset > lastOffset)) {
@@ -313,7 +390,7 @@ function goodRow(good) {
   const project = catalog.projects.get(good.projectId);
   cell(project === undefined ? `#${good.projectId}` : `${project} (#${good.projectId})`, "Project");
   cell(good.name, "Name", "name");
-  cell(good.description || "—", "Description", good.description ? "" : "muted");
+  cell(good.description || "—", "Description", good.description ? "text" : "muted");
   cell(null, "State").append(el("span", good.removed ? "removed" : "active",
     { class: `badge ${good.removed ? "badge-removed" : "badge-active"}` }));
 
@@ -390,6 +467,7 @@ function closeEditor() {
 
 function openEditor(tr, good, button) {
   closeEditor();
+  catalogMessage("");  // a message about an earlier change must not stand beside this box
   const editor = el("tr", null, { class: "editor" });
   const td = el("td", null, { colspan: "7" });
   const form = el("form", null, { class: "panel", novalidate: true, autocomplete: "off" });
@@ -435,6 +513,29 @@ function openEditor(tr, good, button) {
   });
 }
 
+// The offset of the page that shows good ``id`` at ``priority``: goods are listed by priority,
+// then id, so a binary search over the pages finds it in a few reads (the first guess assumes
+// dense priorities, which is the common case and takes one read).
+async function offsetOf(id, priority) {
+  const before = (a, b) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+  const target = [priority, id];
+  let lo = 0, hi = Math.max(0, Math.ceil(catalog.total / catalog.limit) - 1);
+  let page = Math.max(0, Math.min(hi, Math.floor((priority - 1) / catalog.limit)));
+  while (lo <= hi) {
+    const offset = page * catalog.limit + 1;
+    const result = await api("GET", `/goods/list?limit=${catalog.limit}&offset=${offset}`);
+    if (!result.ok || !result.data.goods.length) return null;
+    const goods = result.data.goods;
+    if (goods.some((g) => g.id === id)) return offset;
+    const first = goods[0], last = goods[goods.length - 1];
+    if (before([last.priority, last.id], target)) lo = page + 1;
+    else if (before(target, [first.priority, first.id])) hi = page - 1;
+    else return null;
+    page = Math.floor((lo + hi) / 2);
+  }
+  return null;
+}
+
 async function reprioritize(good, input, rowError) {
   const raw = input.value.trim();
   const number = Number(raw);
@@ -442,6 +543,11 @@ async function reprioritize(good, input, rowError) {
   const result = await api("PATCH", `/good/reprioritize?id=${good.id}&projectId=${good.projectId}`,
     { newPriority });
   const others = result.ok ? result.data.priorities.filter((p) => p.id !== good.id).length : 0;
+  if (result.ok) {  // follow the moved good to its page, so it stays in view
+    const moved = result.data.priorities.find((p) => p.id === good.id);
+    const offset = await offsetOf(good.id, moved ? moved.priority : newPriority);
+    if (offset) catalog.offset = offset;
+  }
   const text = `Moved “${good.name}” to priority ${newPriority}` +
     (others ? `; ${others} other ${others === 1 ? "good" : "goods"} moved down one place.` : ".");
   rowError.replaceChildren();
@@ -461,6 +567,7 @@ async function reprioritize(good, input, rowError) {
 }
 
 function askRemove(actions, good, rowError) {
+  catalogMessage("");
   actions.hidden = true;
   const confirm = el("div", null, { class: "confirm", role: "group", "aria-label": "Confirm removal" });
   const question = el("p", `Remove “${good.name}”?`);
@@ -492,6 +599,7 @@ function askRemove(actions, good, rowError) {
 function showHistory(good) {
   $("#logs-project").value = good.projectId;
   $("#logs-good").value = good.id;
+  logs.cursors = [null];
   selectTab("logs", { focus: true });
 }
 
@@ -542,45 +650,165 @@ function showTokenState() {
 
 // --- audit log ----------------------------------------------------------------------------
 
-const logs = { timer: null, busy: false, loads: 0 };
+// ``cursors``: the ``before`` of each page shown so far (keyset paging, newest first); the open
+// "shifted goods" lists survive the 2 s refresh.
+const logs = { timer: null, busy: false, loads: 0, cursors: [null], next: null, open: new Set() };
+
+const PHONE = window.matchMedia("(max-width: 640px)");
+
+function logsQuery() {
+  const params = new URLSearchParams({ limit: $("#logs-limit").value });
+  const project = $("#logs-project").value.trim(), good = $("#logs-good").value.trim();
+  const type = $("#logs-type").value;
+  if (project) params.set("projectId", project);
+  if (good) params.set("id", good);
+  if (type) params.set("type", type);
+  for (const [name, input] of [["since", $("#logs-since")], ["until", $("#logs-until")]]) {
+    const moment = input.value ? new Date(input.value) : null;  // local time, sent as UTC
+    if (moment && !Number.isNaN(moment.getTime())) params.set(name, moment.toISOString());
+  }
+  return params;
+}
+
+function logsScope() {
+  const project = $("#logs-project").value.trim(), good = $("#logs-good").value.trim();
+  const type = $("#logs-type").value;
+  const since = $("#logs-since").value, until = $("#logs-until").value;
+  return [
+    type && `${type} events`, project && `project #${project}`, good && `good #${good}`,
+    since && `from ${new Date(since).toLocaleString()}`, until && `to ${new Date(until).toLocaleString()}`,
+  ].filter(Boolean).join(", ");
+}
+
+// Events of one change arrive together (one time, one change id): they become one entry.
+function changesOf(events) {
+  const changes = [];
+  for (const e of events) {
+    const last = changes[changes.length - 1];
+    if (last && last.id === e.change_id) last.events.push(e);
+    else changes.push({ id: e.change_id, events: [e] });
+  }
+  for (const change of changes) {
+    change.target = change.events.find((e) => e.target_id === e.id) || null;
+    change.shifted = change.events.filter((e) => e.target_id !== e.id);
+  }
+  return changes;
+}
+
+const arrow = (before, after) => `${before} → ${after}`;
+
+// What the change did to this good, before → after.
+function changeText(e) {
+  if (e.type === "create") return `created at priority ${e.priority}`;
+  if (e.type === "remove") return "active → removed";
+  if (e.type === "update") {
+    const parts = [];
+    if (e.before_name !== null) parts.push(`name ${arrow(`“${e.before_name}”`, `“${e.name}”`)}`);
+    if (e.before_description !== null) {
+      parts.push(`description ${arrow(`“${e.before_description || "—"}”`, `“${e.description || "—"}”`)}`);
+    }
+    return parts.join("; ") || "saved unchanged";
+  }
+  if (e.before_priority !== null) {
+    const moved = `priority ${arrow(e.before_priority, e.priority)}`;
+    return e.target_id === e.id ? moved : `${moved}, shifted by good #${e.target_id}`;
+  }
+  return `priority ${e.priority}`;
+}
+
+const LOG_LABELS = ["Time", "Event", "Good", "Project", "Name", "Change", "Priority", "Removed"];
+
+function eventCells(tr, e, { time = true } = {}) {
+  const cell = (value, i, cls) => {
+    const td = el("td", value, { "data-label": LOG_LABELS[i], class: cls });
+    tr.append(td);
+    return td;
+  };
+  const when = cell(null, 0, "time");
+  if (time) when.append(el("time", new Date(e.event_time).toLocaleString(), { datetime: e.event_time }));
+  cell(null, 1).append(el("span", e.type, { class: `badge badge-${e.type}` }));
+  cell(e.id, 2, "num");
+  cell(e.project_id, 3, "num minor");
+  cell(e.name, 4, "name");
+  cell(changeText(e), 5, "text change");
+  cell(e.priority, 6, "num");
+  cell(e.removed ? "yes" : "no", 7, "minor");
+}
+
+function changeRows(change) {
+  const head = change.target || change.events[0];
+  const tr = el("tr", null, { "data-event": head.event_id, "data-change": change.id, class: "change" });
+  eventCells(tr, head);
+  const rows = [tr];
+  const others = change.target ? change.shifted : change.events.slice(1);
+  if (!others.length) return rows;
+  const open = logs.open.has(change.id);
+  const toggle = el("button", `shifted ${others.length} ${others.length === 1 ? "good" : "goods"}`, {
+    type: "button", class: "link", "data-action": "shifted", "aria-expanded": String(open),
+  });
+  tr.querySelector("td.change").append(document.createTextNode(" "), toggle);
+  const detail = el("tr", null, { class: "shifted", hidden: !open });
+  const td = el("td", null, { colspan: "8" });
+  const list = el("ul", null, { class: "shifted-list" });
+  for (const e of others) {
+    list.append(el("li", `${e.name} (#${e.id}): ${changeText(e).replace(/, shifted by good #\d+$/, "")}`,
+      { "data-event": e.event_id }));
+  }
+  td.append(list);
+  detail.append(td);
+  toggle.addEventListener("click", () => {
+    const now = detail.hidden;
+    detail.hidden = !now;
+    toggle.setAttribute("aria-expanded", String(now));
+    if (now) logs.open.add(change.id); else logs.open.delete(change.id);
+  });
+  rows.push(detail);
+  return rows;
+}
 
 async function loadLogs(event) {
-  event?.preventDefault();
+  if (event) {  // a new query starts at the newest page
+    event.preventDefault();
+    logs.cursors = [null];
+  }
   const load = ++logs.loads;
   logs.busy = true;
   const message = $("#logs-message");
-  const params = new URLSearchParams({ limit: $("#logs-limit").value });
-  const project = $("#logs-project").value.trim(), good = $("#logs-good").value.trim();
-  if (project) params.set("projectId", project);
-  if (good) params.set("id", good);
+  const params = logsQuery();
+  const limit = Number(params.get("limit"));
+  params.set("limit", String(Math.min(limit + 1, 1000)));
+  const before = logs.cursors[logs.cursors.length - 1];
+  if (before) params.set("before", before);
   const result = await api("GET", `/logs?${params}`);
   logs.busy = false;
   if (load !== logs.loads) return;
   if (!result.ok) {
-    const reasons = errorDetails(result).map(([field, reason]) => `${field}: ${reason}`).join("; ");
-    show(message, `${errorText(result)}${reasons ? ` ${reasons}` : ""}`);
+    const reasons = errorDetails(result).map(([field, reason]) => `${fieldText(field)}: ${reason}`).join("; ");
+    show(message, `${errorText(result, "The audit log store")}${reasons ? ` ${reasons}` : ""}`);
     return;
   }
-  const events = result.data.logs;
-  const scope = [project && `project #${project}`, good && `good #${good}`].filter(Boolean).join(", ");
+  // One event more than the page shows tells whether the last change goes on past the page:
+  // if it does, that change starts the next page instead, whole (unless it fills the page).
+  const received = result.data.logs;
+  let events = received.slice(0, limit);
+  const more = received.length > limit ? received[limit] : null;
+  const changes = changesOf(events);
+  if (more && changes.length > 1 && more.change_id === changes[changes.length - 1].id) {
+    events = events.slice(0, events.length - changes.pop().events.length);
+  }
+  const last = events[events.length - 1];
+  const hasMore = Boolean(more) || Boolean(result.data.meta.next && received.length === limit);
+  logs.next = hasMore && last ? `${last.event_time}_${last.event_id}` : null;  // the API's cursor
+  const page = logs.cursors.length;
+  const scope = logsScope();
   $("#logs-meta").textContent =
-    `${events.length} ${events.length === 1 ? "event" : "events"}, newest first` +
-    (scope ? ` · ${scope}` : "");
-  show(message, events.length ? "" : "No events yet. Changes show up here a moment after they are made.", true);
-  const labels = ["Time", "Event", "Good", "Project", "Name", "Description", "Priority", "Removed"];
-  $("#logs tbody").replaceChildren(...events.map((e) => {
-    const tr = el("tr", null, { "data-event": e.event_id });
-    const time = el("td", null, { "data-label": labels[0] });
-    time.append(el("time", new Date(e.event_time).toLocaleString(), { datetime: e.event_time }));
-    const type = el("td", null, { "data-label": labels[1] });
-    type.append(el("span", e.type, { class: `badge badge-${e.type}` }));
-    tr.append(time, type);
-    [e.id, e.project_id, e.name, e.description || "—", e.priority, e.removed ? "yes" : "no"]
-      .forEach((v, i) => tr.append(el("td", v, {
-        "data-label": labels[i + 2], class: [0, 1, 4].includes(i) ? "num" : undefined,
-      })));
-    return tr;
-  }));
+    `${events.length} ${events.length === 1 ? "event" : "events"} in ${changes.length} ` +
+    `${changes.length === 1 ? "change" : "changes"}, newest first` + (scope ? ` · ${scope}` : "");
+  $("#logs-page").textContent = `Page ${page}`;
+  $("#logs-older").disabled = !logs.next;
+  $("#logs-newest").disabled = page === 1;
+  show(message, events.length || page > 1 ? "" : "No events yet. Changes show up here a moment after they are made.", true);
+  $("#logs tbody").replaceChildren(...changes.flatMap(changeRows));
 }
 
 // Events reach the log store a moment after a change (outbox -> broker -> log writer), so the
@@ -589,8 +817,8 @@ function liveLogs() {
   clearInterval(logs.timer);
   logs.timer = null;
   if ($("#tab-logs").hidden || !$("#logs-live").checked) return;
-  logs.timer = setInterval(() => {
-    if (!logs.busy && document.visibilityState === "visible") loadLogs();
+  logs.timer = setInterval(() => {  // only the newest page moves
+    if (!logs.busy && logs.cursors.length === 1 && document.visibilityState === "visible") loadLogs();
   }, 2000);
 }
 
@@ -604,6 +832,11 @@ document.addEventListener("DOMContentLoaded", () => {
     button.tabIndex = button.getAttribute("aria-selected") === "true" ? 0 : -1;
   }
   $("#order-form").addEventListener("submit", lookUpOrder);
+  $("#recent-older").addEventListener("click", () => {
+    if (recent.next) { recent.cursors.push(recent.next); loadRecent(); }
+  });
+  $("#recent-newest").addEventListener("click", () => { recent.cursors = [null]; loadRecent(); });
+  $("#recent-refresh").addEventListener("click", () => loadRecent());
 
   $("#good-form").addEventListener("submit", addGood);
   $("#project-form").addEventListener("submit", addProject);
@@ -626,24 +859,40 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#api-token").value = apiToken();
   showTokenState();
 
+  // Paging or opening a box starts afresh: a message about the last change goes.
   $("#goods-limit").addEventListener("change", (event) => {
     catalog.limit = Number(event.target.value);
     catalog.offset = 1;
+    catalogMessage("");
     loadCatalog();
   });
   catalog.limit = Number($("#goods-limit").value);
   $("#goods-prev").addEventListener("click", () => {
     catalog.offset = Math.max(1, catalog.offset - catalog.limit);
+    catalogMessage("");
     loadCatalog();
   });
-  $("#goods-next").addEventListener("click", () => { catalog.offset += catalog.limit; loadCatalog(); });
-  $("#goods-refresh").addEventListener("click", () => loadCatalog());
+  $("#goods-next").addEventListener("click", () => {
+    catalog.offset += catalog.limit;
+    catalogMessage("");
+    loadCatalog();
+  });
+  $("#goods-refresh").addEventListener("click", () => { catalogMessage(""); loadCatalog(); });
+  for (const box of [$("#project-box"), $("#token-box")]) {
+    box.addEventListener("toggle", () => { if (box.open) catalogMessage(""); });
+  }
 
   $("#logs-form").addEventListener("submit", loadLogs);
+  if (PHONE.matches) $("#logs-limit").value = "20";  // a phone pages rather than scrolls
+  $("#logs-older").addEventListener("click", () => {
+    if (logs.next) { logs.cursors.push(logs.next); loadLogs(); }
+  });
+  $("#logs-newest").addEventListener("click", () => { logs.cursors = [null]; loadLogs(); });
   $("#logs-live").addEventListener("change", liveLogs);
 
   const [tab, id] = decodeURIComponent(location.hash.slice(1)).split("/");
   if (tab === "catalog" || tab === "logs") selectTab(tab);
+  else loadRecent();
   if (tab === "orders" && id) { $("#order-id").value = id; lookUpOrder(); }
   document.body.dataset.ready = "true";
 });
