@@ -18,6 +18,7 @@ from adapters.memory.logstore import MemoryLogStore
 from core.catalog.rules import NAME_PATTERN
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
+from entrypoints.http.edge import INTEGER_PARAMETERS
 from entrypoints.settings import Settings
 
 MEMORY = {
@@ -101,7 +102,9 @@ async def test_each_dialect_requires_its_project_parameter(
 
 async def test_query_integers_are_integers(schema: dict[str, Any]) -> None:
     for path, method in [("/goods/list", "get"), ("/logs", "get"), ("/good/update", "patch")]:
-        for parameter in _parameters(schema, path, method).values():
+        for name, parameter in _parameters(schema, path, method).items():
+            if name not in INTEGER_PARAMETERS:  # /logs?type= is a list of names
+                continue
             assert parameter["schema"]["type"] == "integer", (path, parameter)
             assert "oneOf" not in parameter["schema"]
 

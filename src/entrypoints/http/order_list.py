@@ -16,6 +16,7 @@ from litestar.params import QueryParameter
 
 from core.orders.queries import OrderQueries
 from core.ports.orders import MAX_RECENT
+from entrypoints.http.errors import BAD_REQUEST, UNAVAILABLE
 
 DEFAULT_LIMIT = 20
 
@@ -54,7 +55,8 @@ class OrdersOut(msgspec.Struct):
     tags=["orders"],
     responses={
         200: ResponseSpec(OrdersOut, description="One page of summaries"),
-        400: ResponseSpec(None, description="limit out of range or malformed before"),
+        **BAD_REQUEST,
+        **UNAVAILABLE,
     },
 )
 async def list_orders(
