@@ -8,9 +8,14 @@ registry at ``GET /metrics``; the standalone consumers expose it on ``HEXMARKET_
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import re
 import threading
 import time
 import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -31,6 +36,10 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from core.orders.ingest import BatchReport
+from core.ports.audit import OutboxBacklog
+from core.retry import RetryHook
+
+_log = logging.getLogger(__name__)
 
 
 class _StatsFeed(Collector):
@@ -112,9 +121,45 @@ ORDERS_DUPLICATE = Counter(
     "Orders received again and ignored (idempotent ingest).",
     registry=REGISTRY,
 )
+ORDERS_RECEIVED = Counter(
+    "hexmarket_orders_received_total",
+    "Messages the orders consumer handled (stored, duplicate or dead-lettered).",
+    registry=REGISTRY,
+)
 ORDERS_DEAD_LETTERED = Counter(
     "hexmarket_orders_dead_lettered_total",
-    "Invalid orders sent to the dead-letter topic.",
+    "Invalid orders sent to the dead-letter topic, by reason (not_utf8, malformed_json, "
+    "not_an_object, invalid_order).",
+    ["reason"],
+    registry=REGISTRY,
+)
+DEAD_LETTERS_TRUNCATED = Counter(
+    "hexmarket_orders_dead_letters_truncated_total",
+    "Dead letters the broker refused whole, published as a bounded envelope (payload cut).",
+    registry=REGISTRY,
+)
+DEAD_LETTERS_KEPT = Counter(
+    "hexmarket_orders_dead_letters_kept_total",
+    "Dead letters the broker refused even bounded, kept in the PostgreSQL dead_letters table.",
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "hexmarket_consumer_lag",
+    "Messages the consumer group has not acknowledged yet, by partition (Kafka: high watermark"
+    " minus committed offset; JetStream: pending plus unacknowledged, partition empty).",
+    ["topic", "group", "partition"],
+    registry=REGISTRY,
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "hexmarket_outbox_oldest_unsent_age_seconds",
+    "Age of the oldest audit event in the outbox not yet acknowledged by the broker (0: none).",
+    registry=REGISTRY,
+)
+RETRIES = Counter(
+    "hexmarket_retries_total",
+    "Transient failures retried with backoff, by worker, operation and cause (storage, "
+    "broker, log_store).",
+    ["worker", "operation", "cause"],
     registry=REGISTRY,
 )
 OUTBOX_BACKLOG = Gauge(
@@ -180,9 +225,81 @@ def cache_outcome(cache: str, *, hit: bool) -> None:
 
 def record_order_batch(report: BatchReport) -> None:
     """Count one ingested batch (the orders consumer's ``on_batch`` hook)."""
+    ORDERS_RECEIVED.inc(report.received)
     ORDERS_INGESTED.inc(report.inserted)
     ORDERS_DUPLICATE.inc(report.duplicates)
-    ORDERS_DEAD_LETTERED.inc(report.dead_lettered)
+    for reason, count in report.reasons.items():
+        ORDERS_DEAD_LETTERED.labels(reason=reason).inc(count)
+    if report.truncated:
+        DEAD_LETTERS_TRUNCATED.inc(report.truncated)
+    if report.kept:
+        DEAD_LETTERS_KEPT.inc(report.kept)
+
+
+def cause_of(error: BaseException) -> str:
+    """The ``cause`` label of a retried error: its class in snake case without the
+    ``Error`` / ``Unavailable`` ending (``StorageError`` -> ``storage``, ``BrokerUnavailable``
+    -> ``broker``, ``LogStoreError`` -> ``log_store``)."""
+    name = type(error).__name__
+    for ending in ("Error", "Unavailable"):
+        if name.endswith(ending) and name != ending:
+            name = name[: -len(ending)]
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def retry_hook(worker: str) -> RetryHook:
+    """The ``on_retry`` hook of ``worker``'s use case: counts ``hexmarket_retries_total``."""
+
+    def count(operation: str, error: BaseException) -> None:
+        RETRIES.labels(worker=worker, operation=operation, cause=cause_of(error)).inc()
+
+    return count
+
+
+_LAG_LABELS: dict[tuple[str, str], set[str]] = {}
+
+
+def set_consumer_lag(topic: str, group: str, lag: Mapping[str, int]) -> None:
+    """Set ``hexmarket_consumer_lag`` of one group; partitions no longer reported are removed."""
+    for partition, value in lag.items():
+        CONSUMER_LAG.labels(topic=topic, group=group, partition=partition).set(value)
+    known = _LAG_LABELS.setdefault((topic, group), set())
+    for gone in known - set(lag):
+        CONSUMER_LAG.remove(topic, group, gone)
+    known.clear()
+    known.update(lag)
+
+
+def set_outbox_backlog(backlog: OutboxBacklog) -> None:
+    """Set ``hexmarket_outbox_backlog`` and ``hexmarket_outbox_oldest_unsent_age_seconds``."""
+    OUTBOX_BACKLOG.set(backlog.pending)
+    OUTBOX_OLDEST_AGE.set(backlog.oldest_age or 0.0)
+
+
+@contextlib.asynccontextmanager
+async def sampling(
+    interval: float, sample: Callable[[], Awaitable[None]], what: str
+) -> AsyncIterator[None]:
+    """Run ``sample()`` every ``interval`` seconds while the block runs (a worker's gauges read
+    from a server: consumer lag, outbox age). A failed sample is logged; the gauge keeps its
+    last value until the next one succeeds."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                async with asyncio.timeout(max(interval, 1.0) * 2):
+                    await sample()
+            except Exception as exc:  # a sample never stops the worker
+                _log.info("%s not measured: %s", what, exc)
+            await asyncio.sleep(interval)  # pacing of a periodic sample, not synchronisation
+
+    task = asyncio.create_task(loop(), name=f"sample {what}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def exposition() -> tuple[bytes, str]:

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of a /metrics listener in the worker processes (HTTP serves /metrics).",
     )
+    metrics_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between the workers' readings of consumer lag and outbox age.",
+    )
 
     # --- adapter choice ------------------------------------------------------------------------
     catalog_store: Literal["postgres", "memory"] = Field(
