@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -155,6 +155,13 @@ OUTBOX_OLDEST_AGE = Gauge(
     "Age of the oldest audit event in the outbox not yet acknowledged by the broker (0: none).",
     registry=REGISTRY,
 )
+DEPENDENCY_UP = Gauge(
+    "hexmarket_dependency_up",
+    "1 while the server a process needs answers its readiness check, else 0 (the checks of"
+    " GET /ready; workers check every HEXMARKET_METRICS_INTERVAL).",
+    ["dependency"],
+    registry=REGISTRY,
+)
 RETRIES = Counter(
     "hexmarket_retries_total",
     "Transient failures retried with backoff, by worker, operation and cause (storage, "
@@ -274,6 +281,19 @@ def set_outbox_backlog(backlog: OutboxBacklog) -> None:
     """Set ``hexmarket_outbox_backlog`` and ``hexmarket_outbox_oldest_unsent_age_seconds``."""
     OUTBOX_BACKLOG.set(backlog.pending)
     OUTBOX_OLDEST_AGE.set(backlog.oldest_age or 0.0)
+
+
+def set_readiness(results: Mapping[str, str | None]) -> None:
+    """Set ``hexmarket_dependency_up`` from readiness results (name -> ``None`` when up)."""
+    for name, reason in results.items():
+        DEPENDENCY_UP.labels(dependency=name).set(1 if reason is None else 0)
+
+
+async def measure_readiness(settings: Any, roles: Sequence[str]) -> None:
+    """Check the servers ``roles`` need, as ``GET /ready`` does, into the readiness gauge."""
+    from entrypoints import probes
+
+    set_readiness(await probes.check_all(probes.needed(settings, roles)))  # type: ignore[arg-type]
 
 
 @contextlib.asynccontextmanager

@@ -268,3 +268,21 @@ async def test_gauges_are_sampled_periodically_and_stale_partitions_removed() ->
     assert value("hexmarket_outbox_oldest_unsent_age_seconds") == 12.5
     metrics.set_outbox_backlog(OutboxBacklog(pending=0, oldest_age=None))
     assert value("hexmarket_outbox_oldest_unsent_age_seconds") == 0
+
+
+async def test_readiness_is_exported_per_dependency() -> None:
+    from entrypoints.devstack import free_port
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        catalog_store="memory",
+        orders_store="memory",
+        log_store="memory",
+        list_cache="redis",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    metrics.DEPENDENCY_UP.labels(dependency="redis").set(1)
+    await metrics.measure_readiness(settings, ["serve"])
+    assert value("hexmarket_dependency_up", dependency="redis") == 0
+    metrics.set_readiness({"redis": None})
+    assert value("hexmarket_dependency_up", dependency="redis") == 1

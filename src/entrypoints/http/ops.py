@@ -38,6 +38,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     roles = request.app.state.get("roles", ("serve",))
     deps = probes.needed(settings, roles)
     results = await probes.check_all(deps)
+    metrics.set_readiness(results)
     down = {name: reason for name, reason in results.items() if reason is not None}
     if down:
         labelled = {
@@ -60,6 +61,8 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 )
 async def prometheus_metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     await _measure_outbox_backlog(request.app.state.container)
+    roles = request.app.state.get("roles", ("serve",))
+    await metrics.measure_readiness(request.app.state.container.settings(), roles)
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type, headers=_NO_STORE)
 
