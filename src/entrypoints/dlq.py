@@ -64,9 +64,12 @@ def safe(text: str, *, keep_newlines: bool = False) -> str:
 
 
 def safe_bytes(data: bytes) -> str:
-    """Bytes that are not UTF-8, shown as printable ASCII with every other byte as ``\\xNN``."""
+    """Bytes that are not UTF-8, shown as printable ASCII (and line breaks, tabs) with every
+    other byte as ``\\xNN`` and the backslash doubled."""
     return "".join(
-        chr(b) if 0x20 <= b < 0x7F and b != 0x5C else ("\\\\" if b == 0x5C else f"\\x{b:02x}")
+        chr(b)
+        if (0x20 <= b < 0x7F and b != 0x5C) or b in (0x09, 0x0A)
+        else ("\\\\" if b == 0x5C else f"\\x{b:02x}")
         for b in data
     )
 

@@ -107,6 +107,6 @@ def test_text_from_messages_is_escaped_for_the_terminal() -> None:
     assert safe("a\x1b[31mb\u200bc") == "a\\x1b[31mb\\u200bc"
     assert safe("line\nnext", keep_newlines=True) == "line\nnext"
     assert safe("тест") == "тест"
-    assert safe_bytes(b"ab\xff\x1b\\") == "ab\\xff\\x1b\\\\"
+    assert safe_bytes(b"ab\xff\x1b\\\n") == "ab\\xff\\x1b\\\\\n"
     assert parse_moment("2h", NOW) == NOW - timedelta(hours=2)
     assert parse_moment("2025-01-02T03:04:05") == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
