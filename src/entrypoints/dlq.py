@@ -126,6 +126,10 @@ async def _with_queue(
 
     if origin == "pg" and settings.orders_store != "postgres":
         raise click.UsageError("--from pg needs HEXMARKET_ORDERS_STORE=postgres")
+    if settings.orders_broker == "memory" and (origin != "pg" or replay):
+        raise click.UsageError(
+            "HEXMARKET_ORDERS_BROKER=memory exists only inside one process; use nats or kafka"
+        )
     pg = _uses_postgres(settings, origin)
     await runtime.check_servers(settings, ["consume-orders" if pg else "produce-orders"])
     container = Container(settings=settings)
@@ -356,8 +360,6 @@ def replay_command(
     selection = _selection(reasons, ids, since, until)
     if selection.everything and not everything:
         fail("say which dead letters to replay (--reason, --id, --since, --until) or --all")
-    if settings.orders_broker == "memory":
-        fail("HEXMARKET_ORDERS_BROKER=memory exists only inside one process; use nats or kafka")
 
     async def call(queue: DeadLetterQueue) -> ReplayReport:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn

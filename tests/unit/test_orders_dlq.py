@@ -110,3 +110,42 @@ def test_text_from_messages_is_escaped_for_the_terminal() -> None:
     assert safe_bytes(b"ab\xff\x1b\\\n") == "ab\\xff\\x1b\\\\\n"
     assert parse_moment("2h", NOW) == NOW - timedelta(hours=2)
     assert parse_moment("2025-01-02T03:04:05") == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _dlq(*args: str, **env: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from entrypoints.cli import main
+
+    clean = {"HEXMARKET_POSTGRES_URL": None, "HEXMARKET_NATS_URL": None, **env}
+    result = CliRunner().invoke(main, ["dlq", *args], env=clean)
+    return result.exit_code, result.output
+
+
+def test_the_dlq_commands_have_help_and_refuse_what_cannot_work() -> None:
+    for command in ("list", "show", "replay"):
+        code, output = _dlq(command, "--help")
+        assert code == 0, output
+    code, output = _dlq("replay", HEXMARKET_ORDERS_BROKER="nats")
+    assert code == 1
+    assert "--all" in output
+    code, output = _dlq("list", "--from", "broker", HEXMARKET_ORDERS_BROKER="memory")
+    assert code == 2
+    assert "exists only inside one process" in output
+    code, output = _dlq("list", "--since", "yesterday")
+    assert code == 2
+    assert "neither a timestamp" in output
+
+
+def test_an_unreachable_broker_is_one_line() -> None:
+    from entrypoints.devstack import free_port
+
+    code, output = _dlq(
+        "list",
+        "--from",
+        "broker",
+        HEXMARKET_ORDERS_BROKER="nats",
+        HEXMARKET_NATS_URL=f"nats://127.0.0.1:{free_port()}",
+    )
+    assert code == 1
+    assert output.startswith("error: cannot reach NATS")
