@@ -293,7 +293,11 @@ async def measure_readiness(settings: Any, roles: Sequence[str]) -> None:
     """Check the servers ``roles`` need, as ``GET /ready`` does, into the readiness gauge."""
     from entrypoints import probes
 
-    set_readiness(await probes.check_all(probes.needed(settings, roles)))  # type: ignore[arg-type]
+    try:
+        deps = probes.needed(settings, roles)  # type: ignore[arg-type]
+    except probes.ConfigurationError:  # a server not configured: nothing to check
+        return
+    set_readiness(await probes.check_all(deps))
 
 
 @contextlib.asynccontextmanager
