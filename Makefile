@@ -23,7 +23,7 @@ define pytest
 	exit $$rc
 endef
 
-.PHONY: help venv kafka-jars test test-unit test-integration chaos check fuzz run bench bench-smoke clean distclean
+.PHONY: help venv kafka-jars test test-unit test-integration chaos check fuzz deploy-check run bench bench-smoke clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -67,6 +67,11 @@ check: venv  ## lint, format, types, layering (runs every check, fails if any fa
 
 fuzz: venv  ## schemathesis (pinned, every check, fixed seed and budget) against hexmarket dev
 	$(BIN)/python -m tests.fuzz $(FUZZ_ARGS)
+
+deploy-check:  ## deploy/: Prometheus config and alert rules (promtool check), the alerts' unit tests
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
 
 run: venv kafka-jars  ## everything in one process on embedded servers (hexmarket dev)
 	$(BIN)/hexmarket dev

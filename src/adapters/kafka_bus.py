@@ -194,6 +194,7 @@ class KafkaEventBus:
         self._topics: set[str] = set()
         self._subscriptions: list[KafkaSubscription] = []
         self._closing = False
+        self._lag_probes: dict[str, tuple[_Thread, Consumer]] = {}
 
     def _base(self) -> dict[str, Any]:
         return {
@@ -363,6 +364,42 @@ class KafkaEventBus:
         self._subscriptions.append(subscription)
         return subscription
 
+    async def lag(self, topic: str, group: str) -> dict[str, int]:
+        """Per partition, high watermark minus ``group``'s committed offset (the low watermark
+        where it committed none). Read through a consumer of that group id that never
+        subscribes or commits: it reads the group's offsets without joining it."""
+        probe = self._lag_probes.get(group)
+        if probe is None:
+            thread = _Thread(f"kafka-lag-{group}")
+            config = {**self._base(), "group.id": group, "enable.auto.commit": False}
+            try:
+                consumer = await thread.run(Consumer, config)
+            except KafkaException as exc:
+                thread.stop()
+                raise BrokerUnavailable(f"cannot create a Kafka lag probe: {exc}") from exc
+            probe = self._lag_probes[group] = (thread, consumer)
+        thread, consumer = probe
+        timeout = self._delivery_timeout
+
+        def measure() -> dict[str, int]:
+            metadata = consumer.list_topics(topic, timeout=timeout)
+            found = metadata.topics.get(topic)
+            if found is None or found.error is not None:
+                return {}
+            parts = [TopicPartition(topic, p) for p in sorted(found.partitions)]
+            lag: dict[str, int] = {}
+            for tp in consumer.committed(parts, timeout=timeout):
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, tp.partition), timeout=timeout, cached=False
+                )
+                lag[str(tp.partition)] = max(0, high - (tp.offset if tp.offset >= 0 else low))
+            return lag
+
+        try:
+            return await thread.run(measure)
+        except KafkaException as exc:
+            raise BrokerUnavailable(f"cannot read the lag of {group}: {exc}") from exc
+
     async def ping(self) -> None:
         if self._admin is None:
             self._admin = AdminClient(self._base())
@@ -377,6 +414,14 @@ class KafkaEventBus:
         for subscription in self._subscriptions:
             await subscription.close()
         self._subscriptions.clear()
+        probes, self._lag_probes = self._lag_probes, {}
+        for thread, consumer in probes.values():
+            try:
+                await asyncio.wait_for(thread.run(consumer.close), CLOSE_WAIT)
+            except (KafkaException, KafkaThreadDied, TimeoutError) as exc:
+                log.info("closing a Kafka lag probe: %r", exc)
+            finally:
+                thread.stop()
         producer, self._producer = self._producer, None
         if producer is not None:
             await _in_daemon_thread(lambda: producer.flush(min(self._delivery_timeout, 1.0)))

@@ -268,6 +268,17 @@ class NatsEventBus:
         self._subscriptions.append(subscription)
         return subscription
 
+    async def lag(self, topic: str, group: str) -> dict[str, int]:
+        """The durable's pending plus unacknowledged messages (``{}`` before it exists)."""
+        js = await self._context()
+        try:
+            info = await js.consumer_info(stream_for(topic, self._streams), group)
+        except nats.js.errors.NotFoundError:
+            return {}
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise BrokerUnavailable(f"cannot read consumer {group}: {exc!r}") from exc
+        return {"": int(info.num_pending or 0) + int(info.num_ack_pending or 0)}
+
     async def ping(self) -> None:
         js = await self._context()
         try:

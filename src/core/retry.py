@@ -12,12 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import attrs
 
 T = TypeVar("T")
+
+#: Told of every transient failure about to be retried: the operation that failed (``fetch``,
+#: ``store``, ``publish``...) and the error (its class is the cause). Metrics count them.
+RetryHook = Callable[[str, BaseException], None]
+
+
+def no_retry_hook(operation: str, error: BaseException) -> None:
+    """The default ``RetryHook``: nobody is told."""
+
 
 #: How long a call in flight may go on after stop was asked before it is cancelled.
 STOP_GRACE = 2.0

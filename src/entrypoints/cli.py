@@ -254,6 +254,13 @@ _worker_command(
 )
 
 
+# --- dead letters: entrypoints/dlq.py ----------------------------------------------------------
+
+from entrypoints.dlq import dlq  # noqa: E402 - its commands use the helpers above
+
+main.add_command(dlq)
+
+
 # --- orders demo ---------------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ from core.catalog.service import CatalogService
 from core.orders.ingest import IngestOrders
 from core.orders.queries import OrderQueries
 from core.ports.clock import SystemClock, Uuid4Generator
-from entrypoints import audit_resources
+from entrypoints import audit_resources, metrics
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
@@ -228,6 +228,7 @@ class Container(containers.DeclarativeContainer):
             lambda s: s.outbox_keep_sent_hours * 3600 if s.outbox_keep_sent_hours else None,
             settings,
         ),
+        on_retry=providers.Object(metrics.retry_hook("relay-outbox")),
     )
     log_writer = providers.Singleton(
         LogWriter,
@@ -237,4 +238,5 @@ class Container(containers.DeclarativeContainer):
         group=settings.provided.events_group,
         batch_size=settings.provided.log_batch_size,
         batch_ms=settings.provided.log_batch_ms,
+        on_retry=providers.Object(metrics.retry_hook("write-logs")),
     )

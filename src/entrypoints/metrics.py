@@ -8,9 +8,14 @@ registry at ``GET /metrics``; the standalone consumers expose it on ``HEXMARKET_
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import re
 import threading
 import time
 import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client import (
@@ -29,6 +34,10 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from core.orders.ingest import BatchReport
+from core.ports.audit import OutboxBacklog
+from core.retry import RetryHook
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # the workers use this module too, and never load the HTTP framework
     from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
@@ -119,9 +128,52 @@ ORDERS_DUPLICATE = Counter(
     "Orders received again and ignored (idempotent ingest).",
     registry=REGISTRY,
 )
+ORDERS_RECEIVED = Counter(
+    "hexmarket_orders_received_total",
+    "Messages the orders consumer handled (stored, duplicate or dead-lettered).",
+    registry=REGISTRY,
+)
 ORDERS_DEAD_LETTERED = Counter(
     "hexmarket_orders_dead_lettered_total",
-    "Invalid orders sent to the dead-letter topic.",
+    "Invalid orders sent to the dead-letter topic, by reason (not_utf8, malformed_json, "
+    "not_an_object, invalid_order).",
+    ["reason"],
+    registry=REGISTRY,
+)
+DEAD_LETTERS_TRUNCATED = Counter(
+    "hexmarket_orders_dead_letters_truncated_total",
+    "Dead letters the broker refused whole, published as a bounded envelope (payload cut).",
+    registry=REGISTRY,
+)
+DEAD_LETTERS_KEPT = Counter(
+    "hexmarket_orders_dead_letters_kept_total",
+    "Dead letters the broker refused even bounded, kept in the PostgreSQL dead_letters table.",
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "hexmarket_consumer_lag",
+    "Messages the consumer group has not acknowledged yet, by partition (Kafka: high watermark"
+    " minus committed offset; JetStream: pending plus unacknowledged, partition empty).",
+    ["topic", "group", "partition"],
+    registry=REGISTRY,
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "hexmarket_outbox_oldest_unsent_age_seconds",
+    "Age of the oldest audit event in the outbox not yet acknowledged by the broker (0: none).",
+    registry=REGISTRY,
+)
+DEPENDENCY_UP = Gauge(
+    "hexmarket_dependency_up",
+    "1 while the server a process needs answers its readiness check, else 0 (the checks of"
+    " GET /ready; workers check every HEXMARKET_METRICS_INTERVAL).",
+    ["dependency"],
+    registry=REGISTRY,
+)
+RETRIES = Counter(
+    "hexmarket_retries_total",
+    "Transient failures retried with backoff, by worker, operation and cause (storage, "
+    "broker, log_store).",
+    ["worker", "operation", "cause"],
     registry=REGISTRY,
 )
 OUTBOX_BACKLOG = Gauge(
@@ -189,9 +241,98 @@ def cache_outcome(cache: str, *, hit: bool) -> None:
 
 def record_order_batch(report: BatchReport) -> None:
     """Count one ingested batch (the orders consumer's ``on_batch`` hook)."""
+    ORDERS_RECEIVED.inc(report.received)
     ORDERS_INGESTED.inc(report.inserted)
     ORDERS_DUPLICATE.inc(report.duplicates)
-    ORDERS_DEAD_LETTERED.inc(report.dead_lettered)
+    for reason, count in report.reasons.items():
+        ORDERS_DEAD_LETTERED.labels(reason=reason).inc(count)
+    if report.truncated:
+        DEAD_LETTERS_TRUNCATED.inc(report.truncated)
+    if report.kept:
+        DEAD_LETTERS_KEPT.inc(report.kept)
+
+
+def cause_of(error: BaseException) -> str:
+    """The ``cause`` label of a retried error: its class in snake case without the
+    ``Error`` / ``Unavailable`` ending (``StorageError`` -> ``storage``, ``BrokerUnavailable``
+    -> ``broker``, ``LogStoreError`` -> ``log_store``)."""
+    name = type(error).__name__
+    for ending in ("Error", "Unavailable"):
+        if name.endswith(ending) and name != ending:
+            name = name[: -len(ending)]
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def retry_hook(worker: str) -> RetryHook:
+    """The ``on_retry`` hook of ``worker``'s use case: counts ``hexmarket_retries_total``."""
+
+    def count(operation: str, error: BaseException) -> None:
+        RETRIES.labels(worker=worker, operation=operation, cause=cause_of(error)).inc()
+
+    return count
+
+
+_LAG_LABELS: dict[tuple[str, str], set[str]] = {}
+
+
+def set_consumer_lag(topic: str, group: str, lag: Mapping[str, int]) -> None:
+    """Set ``hexmarket_consumer_lag`` of one group; partitions no longer reported are removed."""
+    for partition, value in lag.items():
+        CONSUMER_LAG.labels(topic=topic, group=group, partition=partition).set(value)
+    known = _LAG_LABELS.setdefault((topic, group), set())
+    for gone in known - set(lag):
+        CONSUMER_LAG.remove(topic, group, gone)
+    known.clear()
+    known.update(lag)
+
+
+def set_outbox_backlog(backlog: OutboxBacklog) -> None:
+    """Set ``hexmarket_outbox_backlog`` and ``hexmarket_outbox_oldest_unsent_age_seconds``."""
+    OUTBOX_BACKLOG.set(backlog.pending)
+    OUTBOX_OLDEST_AGE.set(backlog.oldest_age or 0.0)
+
+
+def set_readiness(results: Mapping[str, str | None]) -> None:
+    """Set ``hexmarket_dependency_up`` from readiness results (name -> ``None`` when up)."""
+    for name, reason in results.items():
+        DEPENDENCY_UP.labels(dependency=name).set(1 if reason is None else 0)
+
+
+async def measure_readiness(settings: Any, roles: Sequence[str]) -> None:
+    """Check the servers ``roles`` need, as ``GET /ready`` does, into the readiness gauge."""
+    from entrypoints import probes
+
+    try:
+        deps = probes.needed(settings, roles)  # type: ignore[arg-type]
+    except probes.ConfigurationError:  # a server not configured: nothing to check
+        return
+    set_readiness(await probes.check_all(deps))
+
+
+@contextlib.asynccontextmanager
+async def sampling(
+    interval: float, sample: Callable[[], Awaitable[None]], what: str
+) -> AsyncIterator[None]:
+    """Run ``sample()`` every ``interval`` seconds while the block runs (a worker's gauges read
+    from a server: consumer lag, outbox age). A failed sample is logged; the gauge keeps its
+    last value until the next one succeeds."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                async with asyncio.timeout(max(interval, 1.0) * 2):
+                    await sample()
+            except Exception as exc:  # a sample never stops the worker
+                _log.info("%s not measured: %s", what, exc)
+            await asyncio.sleep(interval)  # pacing of a periodic sample, not synchronisation
+
+    task = asyncio.create_task(loop(), name=f"sample {what}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def exposition() -> tuple[bytes, str]:

@@ -54,8 +54,16 @@ def bind_worker(
     """The worker as a task body for ``run_tasks``, its metrics wired first."""
 
     async def run_worker(own_stop: asyncio.Event) -> None:
+        from entrypoints import metrics
+
         await watch_worker(role, container)
-        await worker(container, own_stop)
+        settings: Settings = container.settings()
+
+        async def readiness() -> None:
+            await metrics.measure_readiness(settings, [role])
+
+        async with metrics.sampling(settings.metrics_interval, readiness, "readiness"):
+            await worker(container, own_stop)
 
     return run_worker
 

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     ready_cache_seconds: float = Field(
         1.0, ge=0, description="How long a GET /ready result is reused (0: checked every call)."
     )
+    metrics_interval: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between the workers' readings of consumer lag and outbox age.",
+    )
 
     # --- adapter choice ------------------------------------------------------------------------
     catalog_store: Literal["postgres", "memory"] = Field(

@@ -18,6 +18,7 @@ from entrypoints.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = {"postgres", "redis", "nats", "kafka", "clickhouse"}
+MONITORING = {"prometheus", "grafana"}
 PROCESSES = {
     "api": "serve",
     "orders-consumer": "consume-orders",
@@ -56,8 +57,8 @@ def test_the_schema_check_catches_a_broken_file(compose: dict[str, Any]) -> None
 
 def test_every_server_and_process_is_there_with_a_health_check(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == SERVERS | set(PROCESSES)
-    for name in SERVERS | {"orders-consumer", "outbox-relay", "log-writer"}:
+    assert set(services) == SERVERS | set(PROCESSES) | MONITORING
+    for name in SERVERS | MONITORING | {"orders-consumer", "outbox-relay", "log-writer"}:
         assert "healthcheck" in services[name], name
     # the api's health check is the image's HEALTHCHECK on /ready
     assert "/ready" in (ROOT / "Dockerfile").read_text()
@@ -109,3 +110,31 @@ def test_environment_names_real_settings(compose: dict[str, Any]) -> None:
             if k.startswith("HEXMARKET_")
         }
     )
+
+
+def test_prometheus_and_grafana_are_provisioned_from_deploy(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    mounts = {
+        name: {v.split(":")[0]: v.split(":")[1] for v in services[name]["volumes"]}
+        for name in MONITORING
+    }
+    assert mounts["prometheus"]["./deploy/prometheus"] == "/etc/prometheus"
+    assert mounts["grafana"]["./deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
+    assert mounts["grafana"]["./deploy/grafana/dashboards"] == "/var/lib/grafana/dashboards"
+    for source in (*mounts["prometheus"], *mounts["grafana"]):
+        if source.startswith("./"):
+            assert (ROOT / source).is_dir(), source
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {
+        target.split(":")[0]
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    assert targets == {"api", "orders-consumer", "outbox-relay", "log-writer"}
+    for service in ("orders-consumer", "outbox-relay", "log-writer"):
+        assert services[service]["environment"]["HEXMARKET_METRICS_PORT"] == "9100"
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/hexmarket.yml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"

@@ -98,6 +98,13 @@ class MemoryEventBus:
         self._groups.setdefault((topic, group), _Group())
         return MemorySubscription(self, topic, group, next(self._ids))
 
+    async def lag(self, topic: str, group: str) -> dict[str, int]:
+        self._check()
+        state = self._groups.get((topic, group))
+        if state is None:
+            return {}
+        return {"0": len(self._topics.get(topic, [])) - state.floor - len(state.acked)}
+
     async def ping(self) -> None:
         self._check()
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 
 from core.errors import StorageError
 from core.ports.bus import OutgoingMessage
+from core.ports.dead_letters import KeptDeadLetter
 
 
 class MemoryDeadLetterStore:
@@ -26,3 +28,22 @@ class MemoryDeadLetterStore:
 
     async def count(self) -> int:
         return len(self.kept)
+
+
+class MemoryDeadLetterArchive:
+    """Dead letters held in a list: the reference model of ``DeadLetterArchive``."""
+
+    def __init__(self, letters: Sequence[KeptDeadLetter] = (), *, name: str = "memory") -> None:
+        self.name = name
+        self.letters = list(letters)
+
+    async def scan(self, since: datetime | None = None) -> AsyncIterator[KeptDeadLetter]:
+        for letter in list(self.letters):
+            if since is None or letter.stored_at is None or letter.stored_at >= since:
+                yield letter
+
+    async def get(self, ref: str) -> KeptDeadLetter | None:
+        return next((letter for letter in self.letters if letter.ref == ref), None)
+
+    async def close(self) -> None:
+        return None

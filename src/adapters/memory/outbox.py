@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 
 import attrs
 
 from adapters.memory.catalog import MemoryCatalogStore
-from core.ports.audit import PendingEvent
+from core.ports.audit import OutboxBacklog, PendingEvent
 
 
 @attrs.define
@@ -56,6 +57,12 @@ class MemoryOutboxRelay:
     async def prune_sent(self, older_than: float, limit: int) -> int:
         async with self._store.unit_of_work():  # as for the marks: an open one would undo it
             return self._store.prune_outbox_sent(older_than, limit)
+
+    async def backlog(self) -> OutboxBacklog:
+        pending = self._store.outbox_records(pending_only=True)
+        oldest = min((r.created_at for r in pending), default=None)
+        age = None if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
+        return OutboxBacklog(pending=len(pending), oldest_age=age)
 
     async def wait_for_new(self, timeout: float) -> None:  # noqa: ASYNC109
         signal = self._store.outbox_signal

@@ -1,16 +1,18 @@
 """``PgDeadLetterStore``: the ``dead_letters`` table (migration ``0005_dead_letters``), the last
 resort for dead letters the broker refuses even bounded. One statement per call, idempotent by
-key (``ON CONFLICT DO NOTHING``)."""
+key (``ON CONFLICT DO NOTHING``). ``PgDeadLetterArchive`` reads it for ``hexmarket dlq``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from core.errors import StorageError
 from core.ports.bus import OutgoingMessage
+from core.ports.dead_letters import KeptDeadLetter
 
 _KEEP = """
 INSERT INTO dead_letters (key, topic, reason, envelope)
@@ -50,3 +52,44 @@ class PgDeadLetterStore:
         except (psycopg.Error, PoolTimeout) as exc:
             raise StorageError(f"counting dead letters failed: {exc}") from exc
         return int(row[0]) if row else 0
+
+
+class PgDeadLetterArchive:
+    """The ``dead_letters`` table read as a ``DeadLetterArchive`` (refs are the rows' keys):
+    read-only, oldest ``kept_at`` first."""
+
+    name = "pg"
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def scan(self, since: datetime | None = None) -> AsyncIterator[KeptDeadLetter]:
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT key, envelope, kept_at FROM dead_letters"
+                    " WHERE %(since)s::timestamptz IS NULL OR kept_at >= %(since)s"
+                    " ORDER BY kept_at, key",
+                    {"since": since},
+                )
+                rows = await cur.fetchall()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StorageError(f"reading dead letters failed: {exc}") from exc
+        for key, envelope, kept_at in rows:
+            yield KeptDeadLetter(ref=key, data=bytes(envelope), stored_at=kept_at)
+
+    async def get(self, ref: str) -> KeptDeadLetter | None:
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT key, envelope, kept_at FROM dead_letters WHERE key = %s", (ref,)
+                )
+                row = await cur.fetchone()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StorageError(f"reading a dead letter failed: {exc}") from exc
+        if row is None:
+            return None
+        return KeptDeadLetter(ref=row[0], data=bytes(row[1]), stored_at=row[2])
+
+    async def close(self) -> None:
+        """The pool is the container's to close."""

@@ -25,7 +25,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from core.errors import StorageError
-from core.ports.audit import PendingEvent
+from core.ports.audit import OutboxBacklog, PendingEvent
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,13 @@ DELETE FROM outbox WHERE id IN (
     LIMIT %s
     FOR UPDATE SKIP LOCKED
 )
+"""
+
+# the oldest pending record by id through ``outbox_pending_idx``; ids follow insertion
+_BACKLOG = """
+SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL),
+       (SELECT extract(epoch FROM now() - created_at)::float8 FROM outbox
+        WHERE sent_at IS NULL ORDER BY id LIMIT 1)
 """
 
 
@@ -96,6 +103,18 @@ class PgOutboxRelay:
                 return cur.rowcount
         except (psycopg.Error, PoolTimeout) as exc:
             raise StorageError(f"outbox prune failed: {exc}") from exc
+
+    async def backlog(self) -> OutboxBacklog:
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(_BACKLOG)
+                row = await cur.fetchone()
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StorageError(f"outbox backlog read failed: {exc}") from exc
+        assert row is not None
+        return OutboxBacklog(
+            pending=int(row[0]), oldest_age=None if row[1] is None else float(row[1])
+        )
 
     async def _listen(self) -> psycopg.AsyncConnection[tuple[object, ...]]:
         if self._listener is None or self._listener.closed:

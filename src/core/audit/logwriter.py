@@ -22,7 +22,7 @@ from core.catalog.events import GoodEvent
 from core.errors import BrokerUnavailable, LogStoreError
 from core.ports.audit import LogStore
 from core.ports.bus import Delivery, EventSource, Subscription
-from core.retry import Backoff, wait_or_stop
+from core.retry import Backoff, RetryHook, no_retry_hook, wait_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ class LogWriter:
         batch_ms: int = 500,
         idle_wait: float = 1.0,
         backoff: Backoff | None = None,
+        on_retry: RetryHook = no_retry_hook,
     ) -> None:
+        self._on_retry = on_retry
         self._source = source
         self._store = store
         self._topic = topic
@@ -94,6 +96,7 @@ class LogWriter:
                 return True
             except LogStoreError as exc:
                 self.stats.store_failures += 1
+                self._on_retry("store", exc)
                 delay = self._backoff.delay(attempt)
                 attempt += 1
                 log.warning("log writer: store failed (%s); batch kept, retry in %.2fs", exc, delay)
@@ -139,6 +142,7 @@ class LogWriter:
                         )
                 except BrokerUnavailable as exc:
                     self.stats.broker_failures += 1
+                    self._on_retry("consume", exc)
                     delay = self._backoff.delay(self._attempt)
                     self._attempt += 1
                     log.warning("log writer: broker failed (%s); retry in %.2fs", exc, delay)

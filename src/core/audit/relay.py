@@ -17,7 +17,7 @@ import attrs
 from core.errors import BrokerUnavailable, StorageError
 from core.ports.audit import OutboxRelayStore
 from core.ports.bus import EventPublisher, OutgoingMessage
-from core.retry import Backoff, first_of, wait_or_stop
+from core.retry import Backoff, RetryHook, first_of, no_retry_hook, wait_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ class OutboxRelay:
         backoff: Backoff | None = None,
         keep_sent: float | None = None,
         prune_every: float = 60.0,
+        on_retry: RetryHook = no_retry_hook,
     ) -> None:
+        self._on_retry = on_retry
         self._store = store
         self._keep_sent = keep_sent
         self._prune_every = prune_every
@@ -113,6 +115,7 @@ class OutboxRelay:
                         await self._settle(rounds)
                         rounds = set()
                         self.stats.failures += 1
+                        self._on_retry("relay", failure)
                         delay = self._backoff.delay(self._attempt)
                         self._attempt += 1
                         log.warning("outbox relay: %s; retrying in %.2fs", failure, delay)

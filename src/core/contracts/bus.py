@@ -248,6 +248,22 @@ class EventBusContract:
         got2 = await drain(sub2, until=_has(b"after"), patience=harness.patience)
         assert _payloads(got2) == [b"after"]
 
+    async def test_lag_counts_what_the_group_has_not_acknowledged(
+        self, harness: BusHarness
+    ) -> None:
+        bus = await harness.bus()
+        topic, group = harness.topic_name(), harness.group_name()
+        sub = await bus.subscribe(topic, group)
+        await bus.publish(topic, [msg(b"%d" % i, key=f"lag{i}") for i in range(6)])
+        assert sum((await bus.lag(topic, group)).values()) == 6
+        got = await drain(sub, count=6, patience=harness.patience)
+        assert sum((await bus.lag(topic, group)).values()) == 6  # fetched is not acknowledged
+        await sub.ack(got)
+        lag = await bus.lag(topic, group)
+        assert sum(lag.values()) == 0
+        assert all(value >= 0 for value in lag.values())
+        await sub.close()
+
     @staticmethod
     def _same_key(harness: BusHarness, key: str, data: bytes) -> OutgoingMessage:
         """Messages in one ordering domain. Dedup-by-key brokers order everything in a stream,

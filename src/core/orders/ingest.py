@@ -19,7 +19,8 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -30,7 +31,7 @@ from core.orders.parsing import OrderParser, Rejection, parse_order
 from core.ports.bus import Delivery, EventPublisher, EventSource, OutgoingMessage, Subscription
 from core.ports.clock import Clock
 from core.ports.orders import DeadLetterStore, OrderRepository
-from core.retry import Backoff, Stopped, until_stopped, wait_or_stop
+from core.retry import Backoff, RetryHook, Stopped, no_retry_hook, until_stopped, wait_or_stop
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class BatchReport:
     truncated: int = 0
     #: dead letters the broker refused even bounded, kept in the ``DeadLetterStore``
     kept: int = 0
+    #: the dead letters by reason (``malformed_json``, ``invalid_order``...)
+    reasons: Mapping[str, int] = attrs.field(factory=dict)
 
 
 #: Errors listed in a bounded dead letter, at most (the rest are counted).
@@ -192,6 +195,7 @@ class IngestOrders:
             dead_lettered=len(batch.dead),
             truncated=truncated,
             kept=kept,
+            reasons=dict(Counter(rejection.reason for _, rejection in batch.rejected)),
         )
 
     async def _publish_dead(self, batch: PreparedBatch) -> tuple[int, int]:
@@ -276,6 +280,7 @@ class OrderConsumer:
         batch_timeout: float,
         backoff: Backoff | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
+        on_retry: RetryHook = no_retry_hook,
     ) -> None:
         self._source = source
         self._topic = topic
@@ -285,6 +290,7 @@ class OrderConsumer:
         self._batch_timeout = batch_timeout
         self._backoff = backoff or Backoff()
         self._on_batch = on_batch
+        self._on_retry = on_retry
         self.stats = ConsumerStats()
 
     async def _retry(
@@ -301,6 +307,7 @@ class OrderConsumer:
                 return None
             except InfrastructureError as exc:
                 self.stats.retries += 1
+                self._on_retry(what.split()[0], exc)
                 delay = self._backoff.delay(attempt)
                 log.warning(
                     "%s failed, retrying in %.2fs (attempt %d): %s", what, delay, attempt + 1, exc

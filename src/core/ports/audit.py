@@ -84,6 +84,14 @@ class PendingEvent:
     payload: bytes
 
 
+@attrs.frozen(kw_only=True, slots=True)
+class OutboxBacklog:
+    """Unsent outbox records: how many, and the age in seconds of the oldest (``None``: none)."""
+
+    pending: int
+    oldest_age: float | None
+
+
 class ClaimedBatch(Protocol):
     records: Sequence[PendingEvent]
 
@@ -105,6 +113,11 @@ class OutboxRelayStore(Protocol):
         """Delete up to ``limit`` records sent more than ``older_than`` seconds ago, oldest
         first, in one short transaction; returns how many. Unsent records are never touched.
         Raises ``StorageError`` when the database is unreachable."""
+        ...
+
+    async def backlog(self) -> OutboxBacklog:
+        """The unsent records now (one short read). Raises ``StorageError`` when the database
+        is unreachable."""
         ...
 
     async def wait_for_new(self, timeout: float) -> None:  # noqa: ASYNC109

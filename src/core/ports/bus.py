@@ -102,7 +102,16 @@ class EventSource(Protocol):
         ...
 
 
-class EventBus(EventPublisher, EventSource, Protocol):
+class ConsumerLag(Protocol):
+    async def lag(self, topic: str, group: str) -> Mapping[str, int]:
+        """How many messages of ``topic`` consumer group ``group`` has not acknowledged yet,
+        by partition (Kafka: high watermark minus the group's committed offset, each partition;
+        JetStream: the durable's pending plus unacknowledged messages, under the key ``""``).
+        Read-only: nothing is consumed or committed. Raises ``BrokerUnavailable``."""
+        ...
+
+
+class EventBus(EventPublisher, EventSource, ConsumerLag, Protocol):
     """Both sides of one broker connection: what the adapters implement."""
 
     async def ping(self) -> None:

@@ -57,6 +57,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[Any]:
     if readiness is None:
         readiness = state.readiness = Readiness(state.container, state.get("roles", ("serve",)))
     results = await readiness.results()
+    metrics.set_readiness(results)
     down = {name: reason for name, reason in results.items() if reason is not None}
     if down:
         labelled = {
@@ -145,6 +146,8 @@ class Readiness:
 )
 async def prometheus_metrics(request: Request[Any, Any, Any]) -> ASGIApp:
     await _measure_outbox_backlog(request.app.state.container)
+    roles = request.app.state.get("roles", ("serve",))
+    await metrics.measure_readiness(request.app.state.container.settings(), roles)
     body, content_type = metrics.exposition()
     # raw headers: Litestar's Response would add a second ``charset`` to a ``text/`` type
     return BytesResponse(body, [(b"content-type", content_type.encode()), _NO_STORE_RAW])

@@ -32,7 +32,13 @@ async def run_orders_consumer(container: Container, stop: asyncio.Event) -> None
             batch_size=settings.ingest_batch_size,
             batch_timeout=settings.ingest_batch_ms / 1000,
             on_batch=metrics.record_order_batch,
+            on_retry=metrics.retry_hook("consume-orders"),
         )
+
+        async def measure_lag() -> None:
+            lag = await bus.lag(settings.orders_topic, settings.orders_group)
+            metrics.set_consumer_lag(settings.orders_topic, settings.orders_group, lag)
+
         log.info(
             "consuming orders",
             extra={
@@ -41,7 +47,8 @@ async def run_orders_consumer(container: Container, stop: asyncio.Event) -> None
                 "group": settings.orders_group,
             },
         )
-        stats = await consumer.run(stop)
+        async with metrics.sampling(settings.metrics_interval, measure_lag, "consumer lag"):
+            stats = await consumer.run(stop)
         log.info(
             "orders consumer stopped",
             extra={

@@ -10,6 +10,8 @@ import logging
 import sys
 
 from core.audit.relay import OutboxRelay
+from core.ports.audit import OutboxRelayStore
+from entrypoints import metrics
 from entrypoints.container import Container, resolve
 from entrypoints.settings import Settings
 
@@ -23,7 +25,13 @@ async def run_relay(container: Container, stop_event: asyncio.Event) -> None:
         "relaying the outbox",
         extra={"broker": settings.events_broker, "topic": settings.events_topic},
     )
-    await relay.run(stop_event)
+    store: OutboxRelayStore = await resolve(container.outbox_relay_store())
+
+    async def measure_backlog() -> None:
+        metrics.set_outbox_backlog(await store.backlog())
+
+    async with metrics.sampling(settings.metrics_interval, measure_backlog, "outbox backlog"):
+        await relay.run(stop_event)
     log.info(
         "outbox relay stopped",
         extra={"published": relay.stats.published, "failures": relay.stats.failures},
