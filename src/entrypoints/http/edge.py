@@ -55,6 +55,22 @@ INTEGER_PARAMETERS = frozenset({"id", "projectId", "campaignId", "limit", "offse
 """The query parameters the routes read as integers (``entrypoints.http.catalog``, ``.logs``)."""
 _INTEGER = re.compile(r"-?[0-9]+")
 REPEATABLE_PARAMETERS = frozenset({"type"})
+TEXT_PARAMETERS = frozenset({"since", "until", "before"})
+DATETIME_PARAMETERS = frozenset({"since", "until"})
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?"  # naive: read as UTC
+)
+
+
+def _is_rfc3339(raw: bytes) -> bool:
+    """A date-time as the schema says (not a bare number Litestar would read as a timestamp)."""
+    value = unquote_plus(raw.decode("latin-1"), encoding="utf-8", errors="replace")
+    return _RFC3339.fullmatch(value) is not None
+
+
+"""Optional string parameters: ``null`` is not a value of theirs (Litestar would read it as
+absent, which the schema does not allow)."""
 """Query parameters a route reads as a list (``GET /logs?type=create&type=update``)."""
 
 
@@ -150,6 +166,10 @@ async def query_guard(
         if name in seen and name not in REPEATABLE_PARAMETERS:
             raise ValidationError(details={name: "must be given once"})
         seen.add(name)
+        if name in TEXT_PARAMETERS and raw_value in (b"", b"null"):
+            raise ValidationError(details={name: "must be given a value"})
+        if name in DATETIME_PARAMETERS and not _is_rfc3339(raw_value):
+            raise ValidationError(details={name: "must be an RFC 3339 date-time"})
         if name in INTEGER_PARAMETERS:
             value = unquote_plus(raw_value.decode("latin-1"), encoding="utf-8", errors="replace")
             if not _INTEGER.fullmatch(value):

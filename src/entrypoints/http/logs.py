@@ -29,6 +29,15 @@ from entrypoints.http.errors import (
 
 DEFAULT_LIMIT = 100
 
+#: What ``cursor_of`` writes (``<event_time>_<event_id>``), as the schema states it: a calendar
+#: date (no February 29: a cursor is never hand-made), a time, microseconds, ``Z``, a UUID.
+CURSOR_PATTERN = (
+    r"^[1-9][0-9]{3}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}Z"
+    r"_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+)
+
 
 class LogEventOut(msgspec.Struct):
     event_id: str
@@ -95,7 +104,10 @@ async def list_logs(
         datetime | None, QueryParameter(description="Events before this instant (RFC 3339).")
     ] = None,
     before: Annotated[
-        str | None, QueryParameter(description="Start after this cursor (`meta.next`).")
+        str | None,
+        QueryParameter(
+            description="Start after this cursor (`meta.next`).", pattern=CURSOR_PATTERN
+        ),
     ] = None,
 ) -> LogsOut:
     events = await logs.query(

@@ -17,6 +17,7 @@ from litestar.params import QueryParameter
 from core.orders.queries import OrderQueries
 from core.ports.orders import MAX_RECENT
 from entrypoints.http.errors import BAD_REQUEST, UNAVAILABLE
+from entrypoints.http.schema import ORDER_UID_PATTERN
 
 DEFAULT_LIMIT = 20
 
@@ -66,7 +67,10 @@ async def list_orders(
     ] = DEFAULT_LIMIT,
     before: Annotated[
         str | None,
-        QueryParameter(description="Start after this order_uid (the previous page's meta.next)."),
+        QueryParameter(
+            description="Start after this order_uid (the previous page's meta.next).",
+            pattern=ORDER_UID_PATTERN,
+        ),
     ] = None,
 ) -> Response[OrdersOut]:
     found = await orders.recent(limit, before)
