@@ -160,6 +160,8 @@ def serve_in_processes(workers: int, serve_one: Callable[[int], int]) -> int:
                 )
                 stop_all(signal.SIGTERM)
                 code = code or 1
+            if stopping and code in (-signal.SIGTERM, -signal.SIGINT):
+                code = 0  # stopped as asked before its own handlers were in place (start-up)
             worst = max(worst, code if code >= 0 else 128 - code)
     finally:
         for sig, handler in previous.items():
