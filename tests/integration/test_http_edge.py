@@ -19,25 +19,14 @@ import pytest
 
 from entrypoints.http.server import MAX_HEAD_BYTES, MAX_HEADERS
 from entrypoints.settings import Settings
+from tests import support
 from tests.integration.web_support import chromium, serve
 
 READ_TIMEOUT = 1.0
 
 
 def memory_settings(**overrides: Any) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        catalog_store="memory",
-        list_cache="lru",
-        orders_store="memory",
-        orders_cache="lru",
-        orders_warm_count=0,
-        orders_broker="memory",
-        events_broker="memory",
-        log_store="memory",
-        http_read_timeout=READ_TIMEOUT,
-        **overrides,
-    )
+    return support.memory_settings(http_read_timeout=READ_TIMEOUT, **overrides)
 
 
 @pytest.fixture

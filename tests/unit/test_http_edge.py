@@ -19,25 +19,11 @@ from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.http.edge import SECURITY_HEADERS
 from entrypoints.settings import Settings
+from tests.support import memory_settings
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "model.json").read_bytes())
 UID = SAMPLE["order_uid"]
 VALIDATION = {"code": 2, "message": "errors.common.validation"}
-
-
-def settings(**overrides: Any) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        catalog_store="memory",
-        list_cache="lru",
-        orders_store="memory",
-        orders_cache="lru",
-        orders_warm_count=0,
-        orders_broker="memory",
-        events_broker="memory",
-        log_store="memory",
-        **overrides,
-    )
 
 
 async def _client(config: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
@@ -51,7 +37,7 @@ async def _client(config: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[AsyncTestClient[Any]]:
-    async for value in _client(settings()):
+    async for value in _client(memory_settings()):
         yield value
 
 
@@ -134,7 +120,9 @@ async def test_a_mutation_from_the_same_origin_or_without_origin_is_served(
 
 
 async def test_allowed_origins_admit_the_listed_origins() -> None:
-    async for client in _client(settings(allowed_origins="https://shop.example, http://a.test")):
+    async for client in _client(
+        memory_settings(allowed_origins="https://shop.example, http://a.test")
+    ):
         for origin in ("https://shop.example", "http://a.test"):
             ok = await client.post(
                 "/project/create", json={"name": "p"}, headers={"Origin": origin}
@@ -144,7 +132,7 @@ async def test_allowed_origins_admit_the_listed_origins() -> None:
             "/project/create", json={"name": "p"}, headers={"Origin": "https://other.example"}
         )
         assert refused.status_code == 403
-    async for client in _client(settings(allowed_origins="*")):
+    async for client in _client(memory_settings(allowed_origins="*")):
         anyone = await client.post(
             "/project/create", json={"name": "p"}, headers={"Origin": "https://other.example"}
         )

@@ -19,23 +19,9 @@ from core.catalog.rules import NAME_PATTERN
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.http.edge import INTEGER_PARAMETERS
-from entrypoints.settings import Settings
+from tests.support import memory_settings
 
-MEMORY = {
-    "catalog_store": "memory",
-    "orders_store": "memory",
-    "list_cache": "lru",
-    "orders_cache": "lru",
-    "orders_warm_count": 0,
-    "log_store": "memory",
-    "orders_broker": "memory",
-    "events_broker": "memory",
-}
 MUTATIONS = {"post", "patch", "put", "delete"}
-
-
-def _settings(**overrides: Any) -> Settings:
-    return Settings(_env_file=None, **{**MEMORY, **overrides})  # type: ignore[call-arg]
 
 
 async def _client(container: Container) -> AsyncIterator[AsyncTestClient[Any]]:
@@ -45,7 +31,7 @@ async def _client(container: Container) -> AsyncIterator[AsyncTestClient[Any]]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[AsyncTestClient[Any]]:
-    async for value in _client(Container(settings=_settings())):
+    async for value in _client(Container(settings=memory_settings())):
         yield value
 
 
@@ -143,7 +129,7 @@ async def test_mutations_list_their_errors_and_the_token_scheme(schema: dict[str
 
 
 async def test_with_a_token_the_mutations_require_it() -> None:
-    async for client in _client(Container(settings=_settings(api_token="t0ken"))):
+    async for client in _client(Container(settings=memory_settings(api_token="t0ken"))):
         schema = (await client.get("/schema/openapi.json")).json()
         for item in schema["paths"].values():
             for method, operation in item.items():
@@ -232,7 +218,7 @@ class CountingLogStore(MemoryLogStore):
 def _counting_container(store: CountingLogStore, **overrides: Any) -> Container:
     # ClickHouse on a port nothing listens on: only the app's own client may be used
     container = Container(
-        settings=_settings(
+        settings=memory_settings(
             log_store="clickhouse", clickhouse_url="http://127.0.0.1:9/db", **overrides
         )
     )
