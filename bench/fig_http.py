@@ -163,10 +163,11 @@ def _load_orders(bench: Bench, count: int, run: str) -> tuple[str, list[bytes]]:
     return dsn, messages
 
 
-def order_get(bench: Bench) -> list[Figure]:
-    require_module("entrypoints.http.orders", "the orders HTTP route")
+def _cached_orders(bench: Bench, run: str) -> tuple[list[str], dict[str, str]]:
+    """``http_paths`` orders in a fresh database: their ``/order/<uid>`` paths, and the env of
+    a ``hexmarket serve`` whose LRU cache is warmed with all of them at start."""
     count = bench.sizes.http_paths
-    dsn, messages = _load_orders(bench, count, "g")
+    dsn, messages = _load_orders(bench, count, run)
     paths = [f"/order/{json.loads(m)['order_uid']}" for m in messages]
     env = bench.env(
         HEXMARKET_POSTGRES_URL=dsn,
@@ -174,6 +175,12 @@ def order_get(bench: Bench) -> list[Figure]:
         HEXMARKET_ORDERS_CACHE_SIZE=str(count * 2),
         HEXMARKET_ORDERS_WARM_COUNT=str(count),
     )
+    return paths, env
+
+
+def order_get(bench: Bench) -> list[Figure]:
+    require_module("entrypoints.http.orders", "the orders HTTP route")
+    paths, env = _cached_orders(bench, "g")
     hexmarket = serve(bench, "hexmarket-orders", env)
     with running(hexmarket):
         fetch_all(hexmarket, paths)  # every order is now cached (warm-up did most)
@@ -199,15 +206,7 @@ def server_choice(bench: Bench) -> list[Figure]:
     """The ASGI server under the hot path: hexmarket's app and the raw ceiling, each under
     uvicorn (``hexmarket serve``'s server) and granian (1 worker), alternated; for information."""
     require_module("granian", "granian")
-    count = bench.sizes.http_paths
-    dsn, messages = _load_orders(bench, count, "s")
-    paths = [f"/order/{json.loads(m)['order_uid']}" for m in messages]
-    env = bench.env(
-        HEXMARKET_POSTGRES_URL=dsn,
-        HEXMARKET_ORDERS_CACHE="lru",
-        HEXMARKET_ORDERS_CACHE_SIZE=str(count * 2),
-        HEXMARKET_ORDERS_WARM_COUNT=str(count),
-    )
+    paths, env = _cached_orders(bench, "s")
     uvicorn_app = serve(bench, "hexmarket-uvicorn", env)
     with running(uvicorn_app):
         fetch_all(uvicorn_app, paths)
