@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -35,9 +35,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _until(check: object, what: str, within: float = 30) -> None:
+def _until(check: Callable[[], bool], what: str, within: float = 30) -> None:
     deadline = time.monotonic() + within
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < deadline, f"{what} not within {within}s"
         time.sleep(0.05)
 
