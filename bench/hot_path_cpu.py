@@ -35,7 +35,7 @@ from typing import Any
 
 from bench.data import order
 from core.contracts.orders import order_from
-from entrypoints.container import Container
+from entrypoints.container import Container, resolve
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 
@@ -119,7 +119,7 @@ async def _drive(app: App, scopes: list[dict[str, Any]], requests: int, tasks: i
 
 async def _measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, list[float]]]:
     stack = None
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"list_cache": "lru"}
     if args.redis:
         from entrypoints.devstack import DevStack
 
@@ -127,7 +127,6 @@ async def _measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[st
         extra = {"list_cache": "redis", "redis_url": stack.redis_url()}
     settings = Settings(
         catalog_store="memory",
-        list_cache="lru",
         orders_store="memory",
         orders_cache="lru",
         orders_cache_size=max(args.orders, 1),
@@ -140,8 +139,9 @@ async def _measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[st
     container = Container(settings=settings)
     uids = [order(i)["order_uid"] for i in range(args.orders)]
     await container.orders_repository().add_many([order_from(order(i)) for i in range(args.orders)])
+    catalog = await resolve(container.catalog_service())
     for i in range(30):
-        await container.catalog_service().create_good(project_id=1, name=f"good {i}")
+        await catalog.create_good(project_id=1, name=f"good {i}")
     app: App = create_app(container)
     stop = await _lifespan(app)
     targets = {
