@@ -15,7 +15,9 @@ import re
 import threading
 import time
 import weakref
+from bisect import bisect_left
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client import (
@@ -24,14 +26,14 @@ from prometheus_client import (
     Counter,
     Gauge,
     GCCollector,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from core.orders.ingest import BatchReport
 from core.ports.audit import OutboxBacklog
@@ -89,13 +91,62 @@ ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
 GCCollector(registry=REGISTRY)
 
-HTTP_REQUEST_SECONDS = Histogram(
+REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class RequestLatency(Collector):
+    """``hexmarket_http_request_duration_seconds``: a histogram by method, route template and
+    status, exposed exactly as a ``prometheus_client.Histogram`` with these buckets would be.
+
+    It runs on every request, so an observation is the least it can be: one ``bisect`` and
+    two additions into a plain list per label set (a ``Histogram`` child takes a lock and
+    walks its buckets, measured at about 1.8 µs of a 9.5 µs cache hit). The cumulative
+    counts are built at scrape time. Observations come from the event loop's thread (the HTTP
+    process's requests); a scrape from another thread copies each list first, so it reads a
+    count at most one request ahead of its sum."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self._bounds = tuple(buckets)
+        self._les = [*(floatToGoString(b) for b in self._bounds), "+Inf"]  # type: ignore[no-untyped-call]
+        # (method, route, status) -> counts per bucket (not cumulative), then the sum
+        self._series: dict[tuple[str, str, int], list[float]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = [0] * (len(self._bounds) + 1) + [0.0]
+        series[bisect_left(self._bounds, seconds)] += 1  # le: the first bound >= seconds
+        series[-1] += seconds
+
+    def describe(self) -> list[Metric]:
+        return [self._family()]
+
+    def collect(self) -> list[Metric]:
+        family = self._family()
+        for (method, route, status), series in list(self._series.items()):
+            snapshot = series[:]
+            family.add_metric(
+                [method, route, str(status)],
+                buckets=list(zip(self._les, accumulate(snapshot[:-1]), strict=True)),
+                sum_value=snapshot[-1],
+            )
+        return [family]
+
+    def _family(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(
+            self.name, self.documentation, labels=["method", "route", "status"]
+        )
+
+
+HTTP_REQUEST_SECONDS = RequestLatency(
     "hexmarket_http_request_duration_seconds",
     "HTTP request latency, by method, route template and status code.",
-    ["method", "route", "status"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
-    registry=REGISTRY,
+    REQUEST_BUCKETS,
 )
+REGISTRY.register(HTTP_REQUEST_SECONDS)
 CACHE_HITS = Counter(
     "hexmarket_cache_hits_total",
     "Cache hits, by cache (goods_list, orders).",
@@ -347,21 +398,11 @@ def serve_metrics(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scr
     start_http_server(port, addr=host, registry=REGISTRY)
 
 
-# The labelled histogram children, looked up once per (method, route template, status): the
-# labels are bounded (templates, never requested paths).
-_REQUEST_CHILDREN: dict[tuple[str, str, int], Any] = {}
-
-
 def observe_request(method: str, route: str, status: int, started: float) -> None:
     """Observe one request in ``hexmarket_http_request_duration_seconds`` (``started``: its
-    ``time.perf_counter()`` at arrival; ``route``: the template, never the requested path)."""
-    key = (method, route, status)
-    child = _REQUEST_CHILDREN.get(key)
-    if child is None:
-        child = _REQUEST_CHILDREN[key] = HTTP_REQUEST_SECONDS.labels(
-            method=method, route=route, status=str(status)
-        )
-    child.observe(time.perf_counter() - started)
+    ``time.perf_counter()`` at arrival; ``route``: the template, never the requested path, so
+    the label sets stay bounded)."""
+    HTTP_REQUEST_SECONDS.observe(method, route, status, time.perf_counter() - started)
 
 
 def latency_middleware(app: ASGIApp) -> ASGIApp:

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from adapters.lru_cache import LruCache
 from adapters.memory.bus import MemoryEventBus
@@ -286,3 +290,51 @@ async def test_readiness_is_exported_per_dependency() -> None:
     assert value("hexmarket_dependency_up", dependency="redis") == 0
     metrics.set_readiness({"redis": None})
     assert value("hexmarket_dependency_up", dependency="redis") == 1
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["GET", "POST"]),
+            st.sampled_from(["/order/{order_uid}", "/goods/list"]),
+            st.sampled_from([200, 304, 404, 503]),
+            st.floats(min_value=0, max_value=10, allow_nan=False)
+            | st.sampled_from(metrics.REQUEST_BUCKETS),  # on a bound: counted in its bucket
+        ),
+        max_size=40,
+    )
+)
+def test_the_request_latency_histogram_is_exposed_as_a_prometheus_histogram(
+    observations: list[tuple[str, str, int, float]],
+) -> None:
+    # the fixed-bucket collector against prometheus_client's own Histogram, same observations:
+    # the same text (names, labels, buckets, counts, sums), which dashboards and alerts read
+    reference_registry, ours_registry = CollectorRegistry(), CollectorRegistry()
+    reference = Histogram(
+        metrics.HTTP_REQUEST_SECONDS.name,
+        metrics.HTTP_REQUEST_SECONDS.documentation,
+        ["method", "route", "status"],
+        buckets=metrics.REQUEST_BUCKETS,
+        registry=reference_registry,
+    )
+    ours = metrics.RequestLatency(
+        metrics.HTTP_REQUEST_SECONDS.name,
+        metrics.HTTP_REQUEST_SECONDS.documentation,
+        metrics.REQUEST_BUCKETS,
+    )
+    ours_registry.register(ours)
+    for method, route, status, seconds in observations:
+        reference.labels(method=method, route=route, status=str(status)).observe(seconds)
+        ours.observe(method, route, status, seconds)
+    assert generate_latest(ours_registry) == generate_latest(reference_registry)
+
+
+def test_observe_request_counts_into_the_exported_histogram() -> None:
+    labels = {"method": "GET", "route": "/test/observe", "status": "201"}
+    name = "hexmarket_http_request_duration_seconds"
+    before = metrics.REGISTRY.get_sample_value(f"{name}_count", labels) or 0.0
+    metrics.observe_request("GET", "/test/observe", 201, time.perf_counter())
+    assert metrics.REGISTRY.get_sample_value(f"{name}_count", labels) == before + 1
+    assert metrics.REGISTRY.get_sample_value(f"{name}_bucket", {**labels, "le": "+Inf"}) == (
+        before + 1
+    )
