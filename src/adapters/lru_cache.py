@@ -1,13 +1,17 @@
 """An in-process cache: at most ``maxsize`` entries, least recently used evicted first, each
-entry with its own TTL; counters (``incr``) live apart and are never evicted."""
+entry with its own TTL; counters (``incr``) live apart and are never evicted.
+
+A read is the hot path of ``GET /order/{uid}`` (orders are immutable, so their entries have
+no TTL): one lookup in an ``OrderedDict`` (C) and a move to its end; the clock is read only for
+an entry that has a TTL. An expired entry is dropped when it is read, or when the size bound
+reaches it (it counts towards ``maxsize`` until then)."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-
-from cachetools import TLRUCache
 
 from core.errors import CacheUnavailable
 
@@ -20,20 +24,24 @@ class LruCache:
     def __init__(self, *, maxsize: int = 10_000, timer: Callable[[], float] = time.monotonic):
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
-        self._entries: TLRUCache[str, tuple[bytes, float]] = TLRUCache(
-            maxsize=maxsize, ttu=_expiry, timer=timer
-        )
+        self._maxsize = maxsize
+        self._timer = timer
+        # key -> (value, expiry on ``timer``'s clock; ``math.inf``: none), least recent first
+        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._counters: dict[str, int] = {}
 
     async def get(self, key: str) -> bytes | None:
         if key in self._counters:
             return str(self._counters[key]).encode()
-        entry = self._entries.get(key)
-        return None if entry is None else entry[0]
+        return self._read(key)
 
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         self._counters.pop(key, None)
-        self._entries[key] = (value, math.inf if ttl is None else ttl)
+        entries = self._entries
+        entries[key] = (value, math.inf if ttl is None else self._timer() + ttl)
+        entries.move_to_end(key)
+        if len(entries) > self._maxsize:
+            entries.popitem(last=False)
 
     async def delete(self, key: str) -> None:
         self._counters.pop(key, None)
@@ -41,9 +49,9 @@ class LruCache:
 
     async def incr(self, key: str) -> int:
         if key not in self._counters:
-            entry = self._entries.get(key)
+            value = self._read(key)
             try:
-                start = int(entry[0]) if entry is not None else 0
+                start = int(value) if value is not None else 0
             except ValueError as exc:  # as Redis refuses it: the value is left as it was
                 raise CacheUnavailable(f"incr of {key!r}: not an integer") from exc
             self._entries.pop(key, None)
@@ -69,6 +77,12 @@ class LruCache:
     def __len__(self) -> int:
         return len(self._entries) + len(self._counters)
 
-
-def _expiry(_key: str, value: tuple[bytes, float], now: float) -> float:
-    return now + value[1]
+    def _read(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[1] != math.inf and entry[1] <= self._timer():
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return entry[0]

@@ -62,3 +62,47 @@ async def test_each_entry_has_its_own_ttl() -> None:
 def test_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="maxsize"):
         LruCache(maxsize=0)
+
+
+class CountingTimer(FakeTimer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+
+async def test_an_entry_without_ttl_is_read_without_the_clock() -> None:
+    # the orders' entries (immutable documents, no TTL): a hit is a lookup, no clock read
+    timer = CountingTimer()
+    cache = LruCache(maxsize=10, timer=timer)
+    await cache.set("order", b"doc", None)
+    for _ in range(3):
+        assert await cache.get("order") == b"doc"
+    assert timer.reads == 0
+    await cache.set("page", b"p", 60)
+    await cache.get("page")
+    assert timer.reads == 2  # set and get of an entry with a TTL
+
+
+async def test_an_expired_entry_is_dropped_when_read() -> None:
+    timer = FakeTimer()
+    cache = LruCache(maxsize=10, timer=timer)
+    await cache.set("short", b"s", 1)
+    await cache.set("forever", b"f", None)
+    assert len(cache) == 2
+    timer.now = 2
+    assert await cache.get("short") is None
+    assert len(cache) == 1
+
+
+async def test_reading_an_entry_makes_it_the_most_recent() -> None:
+    cache = LruCache(maxsize=3)
+    for key in ("a", "b", "c"):
+        await cache.set(key, key.encode(), None)
+    await cache.get("a")
+    await cache.set("b", b"B", None)  # a write also makes it recent
+    await cache.set("d", b"d", None)  # evicts c, the least recently used
+    assert [await cache.get(k) for k in ("a", "b", "c", "d")] == [b"a", b"B", None, b"d"]
