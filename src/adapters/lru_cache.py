@@ -12,12 +12,15 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from core.errors import CacheUnavailable
 
+V = TypeVar("V")
+
 
 class LruCache:
-    """Implements ``core.ports.cache.Cache`` in process memory. Raises ``CacheUnavailable``
+    """Implements ``core.ports.cache.ViewCache`` in process memory. Raises ``CacheUnavailable``
     only for a counter that is not an integer (there is no server to be down).
     ``timer`` (monotonic seconds) is injectable for tests."""
 
@@ -26,8 +29,9 @@ class LruCache:
             raise ValueError("maxsize must be at least 1")
         self._maxsize = maxsize
         self._timer = timer
-        # key -> (value, expiry on ``timer``'s clock; ``math.inf``: none), least recent first
-        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        # key -> (value, expiry on ``timer``'s clock (``math.inf``: none)[, view function,
+        # its result]), least recently used first
+        self._entries: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._counters: dict[str, int] = {}
 
     async def get(self, key: str) -> bytes | None:
@@ -71,6 +75,22 @@ class LruCache:
             raise CacheUnavailable(f"counter {counter!r} is not an integer") from exc
         return generation, await self.get(f"{prefix}{generation}{suffix}")
 
+    async def get_view(self, key: str, view: Callable[[bytes], V | None]) -> tuple[bytes, V] | None:
+        if key in self._counters:  # a counter's bytes are made on every read: nothing to keep
+            value = str(self._counters[key]).encode()
+            made = view(value)
+            return None if made is None else (value, made)
+        entry = self._entry(key)
+        if entry is None:
+            return None
+        if len(entry) == 4 and entry[2] is view:
+            return entry[0], entry[3]
+        made = view(entry[0])
+        if made is None:
+            return None
+        self._entries[key] = (entry[0], entry[1], view, made)  # keeps its place in the order
+        return entry[0], made
+
     async def ping(self) -> None:
         return None
 
@@ -78,6 +98,11 @@ class LruCache:
         return len(self._entries) + len(self._counters)
 
     def _read(self, key: str) -> bytes | None:
+        entry = self._entry(key)
+        return None if entry is None else entry[0]
+
+    def _entry(self, key: str) -> tuple[Any, ...] | None:
+        """The live entry of ``key``, made the most recently used; an expired one is dropped."""
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -85,4 +110,4 @@ class LruCache:
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
-        return entry[0]
+        return entry

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.lru_cache import LruCache
-from core.contracts.cache import CacheContract
+from core.contracts.cache import ViewCacheContract
 
 
 @pytest.fixture
@@ -13,7 +13,7 @@ def cache() -> LruCache:
     return LruCache(maxsize=100)
 
 
-class TestLruCache(CacheContract):
+class TestLruCache(ViewCacheContract):
     pass
 
 

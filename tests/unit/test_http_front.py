@@ -4,7 +4,7 @@ as Litestar would, and what it hands to Litestar unchanged."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from adapters.lru_cache import LruCache
 from core.contracts.orders import order_from
+from entrypoints import metrics
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.http.front import FrontedLitestar, _page
@@ -38,13 +39,31 @@ class Behind:
 
 
 class CountingCache(LruCache):
+    """Counts reads (``get`` and ``get_view``) and the views it had made."""
+
     def __init__(self) -> None:
         super().__init__()
         self.gets = 0
+        self.views_made = 0
 
     async def get(self, key: str) -> bytes | None:
         self.gets += 1
         return await super().get(key)
+
+    async def get_view(self, key: str, view: Callable[[bytes], Any]) -> tuple[bytes, Any] | None:
+        self.gets += 1
+        return await super().get_view(key, self._counted(view))
+
+    def _counted(self, view: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+        counted = self.__dict__.setdefault("_counted_views", {})
+        if view not in counted:
+
+            def making(value: bytes) -> Any:
+                self.views_made += 1
+                return view(value)
+
+            counted[view] = making
+        return counted[view]  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -212,3 +231,42 @@ def test_the_list_query_reader() -> None:
     assert _page(b"limit=1000") == (1000, 1)
     for odd in (b"limit=1001", b"limit=0", b"limit=+1", b"limit=1&limit=1", b"x=1", b"&"):
         assert _page(odd) is None
+
+
+async def test_a_cached_orders_headers_are_made_once_and_match_litestars(
+    front: tuple[AsyncTestClient[Any], Behind, Container],
+) -> None:
+    client, behind, container = front
+    cache = container.orders_cache()
+    assert isinstance(cache, CountingCache)
+    await client.get(f"/order/{UID}")  # the miss caches it
+    hits = [await client.get(f"/order/{UID}") for _ in range(3)]
+    assert cache.views_made == 1  # made on the first hit, then found with the entry
+    through = await client.get(f"/order/{UID}?via=litestar")
+    for hit in hits:
+        assert (hit.status_code, hit.content) == (200, through.content)
+        assert sorted(hit.headers.multi_items()) == sorted(through.headers.multi_items())
+    assert cache.views_made == 1
+    assert len(behind.paths) == 2  # the miss and the one with a query string
+
+
+async def test_the_front_counts_its_answers_in_the_latency_histogram(
+    front: tuple[AsyncTestClient[Any], Behind, Container],
+) -> None:
+    client, _, _ = front
+    name = "hexmarket_http_request_duration_seconds_count"
+
+    def count(route: str, status: str) -> float:
+        labels = {"method": "GET", "route": route, "status": status}
+        return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    etag = (await client.get(f"/order/{UID}")).headers["etag"]
+    before = {s: count("/order/{order_uid}", s) for s in ("200", "304")}
+    listed = count("/goods/list", "200")
+    await client.get(f"/order/{UID}")
+    await client.get(f"/order/{UID}", headers={"If-None-Match": etag})
+    await client.get(f"/order/{UID}", headers={"If-None-Match": etag})
+    await client.get("/goods/list")
+    assert count("/order/{order_uid}", "200") == before["200"] + 1
+    assert count("/order/{order_uid}", "304") == before["304"] + 2
+    assert count("/goods/list", "200") == listed + 1

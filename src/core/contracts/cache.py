@@ -11,7 +11,7 @@ import time
 import pytest
 
 from core.errors import CacheUnavailable
-from core.ports.cache import Cache
+from core.ports.cache import Cache, ViewCache
 
 
 async def _eventually_none(cache: Cache, key: str, deadline: float = 5.0) -> bool:
@@ -106,3 +106,55 @@ class CacheContract:
 
     async def test_ping_answers_when_reachable(self, cache: Cache) -> None:
         await cache.ping()
+
+
+class _Made:
+    """A view that counts how often it was made."""
+
+    def __init__(self, tag: str = "") -> None:
+        self.tag = tag
+        self.made = 0
+
+    def __call__(self, value: bytes) -> tuple[str, bytes] | None:
+        self.made += 1
+        return None if value == b"refused" else (self.tag, value.upper())
+
+
+class ViewCacheContract(CacheContract):
+    """``core.ports.cache.ViewCache``: the cache contract, and views kept with their entries."""
+
+    async def test_a_view_of_a_missing_key_is_none(self, cache: ViewCache) -> None:
+        view = _Made()
+        assert await cache.get_view("absent", view) is None
+        assert view.made == 0
+
+    async def test_a_view_is_made_once_per_stored_value(self, cache: ViewCache) -> None:
+        view = _Made()
+        await cache.set("k", b"one", None)
+        assert [await cache.get_view("k", view) for _ in range(3)] == [(b"one", ("", b"ONE"))] * 3
+        assert view.made == 1
+        await cache.set("k", b"two", None)  # a new value: a new view
+        assert await cache.get_view("k", view) == (b"two", ("", b"TWO"))
+        assert view.made == 2
+        await cache.delete("k")
+        assert await cache.get_view("k", view) is None
+
+    async def test_views_of_different_functions_are_apart(self, cache: ViewCache) -> None:
+        first, second = _Made("first"), _Made("second")
+        await cache.set("k", b"v", 60)
+        for _ in range(2):
+            assert await cache.get_view("k", first) == (b"v", ("first", b"V"))
+            assert await cache.get_view("k", second) == (b"v", ("second", b"V"))
+        assert await cache.get("k") == b"v"
+
+    async def test_a_refused_value_has_no_view(self, cache: ViewCache) -> None:
+        await cache.set("k", b"refused", 60)
+        assert await cache.get_view("k", _Made()) is None
+        assert await cache.get("k") == b"refused"
+
+    async def test_a_view_expires_with_its_entry(self, cache: ViewCache) -> None:
+        view = _Made()
+        await cache.set("short", b"x", 0.2)
+        assert await cache.get_view("short", view) == (b"x", ("", b"X"))
+        assert await _eventually_none(cache, "short")
+        assert await cache.get_view("short", view) is None

@@ -2,9 +2,11 @@
 
 The cache holds the serialized JSON document together with its digest (a strong validator,
 computed once, when the document is cached); a hit returns both untouched, so serving a cached
-order neither parses nor hashes it. Orders are immutable, so a cached document never goes stale
-and needs no invalidation. A failing cache (``CacheUnavailable``) is a miss, never a failed
-request.
+order neither parses nor hashes it. A reader on the hot path may also ask for its own view of a
+cached document (``cached_view``: the HTTP front's prepared headers); an in-process cache
+(``ViewCache``) keeps that view with the entry, so it is made once per cached document.
+Orders are immutable, so a cached document never goes stale and needs no invalidation. A
+failing cache (``CacheUnavailable``) is a miss, never a failed request.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 
@@ -28,6 +32,7 @@ log = logging.getLogger(__name__)
 CACHE_PREFIX = "order:v2:"
 DIGEST_SIZE = 32
 _HEX_DIGEST = re.compile(rb"[0-9a-f]{%d}" % DIGEST_SIZE)
+T = TypeVar("T")
 
 
 def digest_of(body: bytes) -> str:
@@ -77,6 +82,9 @@ class OrderQueries:
         self._cache = cache
         self._ttl = cache_ttl
         self.stats = OrderReadStats()
+        get_view = getattr(cache, "get_view", None)  # optional: ``ViewCache``
+        self._get_view: Callable[..., Any] | None = get_view
+        self._views: dict[Callable[[OrderDocument], Any], Callable[[bytes], Any]] = {}
 
     @property
     def cache_errors(self) -> int:
@@ -97,6 +105,48 @@ class OrderQueries:
             return None
         self.stats.hits += 1
         return OrderDocument(body=entry[1], digest=entry[0], cache_hit=True)
+
+    async def cached_view(
+        self, order_uid: str, view: Callable[[OrderDocument], T]
+    ) -> tuple[bytes, T] | None:
+        """The cached order's body and ``view`` of its document (a hit, counted), else
+        ``None`` as for ``cached``. ``view`` must be a pure function of the document: an
+        in-process cache keeps its result with the entry (so it should not hold the body: the
+        entry has it), a server-backed one has it made on every hit."""
+        if not is_well_formed_uid(order_uid):
+            return None
+        key = CACHE_PREFIX + order_uid
+        try:
+            if self._get_view is not None:
+                found = await self._get_view(key, self._unpacked(view))
+            elif (value := await self._cache.get(key)) is None:
+                found = None
+            else:
+                made = self._unpacked(view)(value)
+                found = None if made is None else (value, made)
+        except CacheUnavailable as exc:
+            self.stats.cache_errors += 1
+            log.warning("order cache unavailable, reading the database: %s", exc)
+            return None
+        if found is None:
+            return None
+        self.stats.hits += 1
+        return found[0][DIGEST_SIZE:], found[1]
+
+    def _unpacked(self, view: Callable[[OrderDocument], T]) -> Callable[[bytes], T | None]:
+        """``view`` of a cache value (``None`` for one ``pack`` did not make), one function
+        per ``view``: a ``ViewCache`` recognises its views by identity."""
+        of_value = self._views.get(view)
+        if of_value is None:
+
+            def of_value(value: bytes) -> T | None:
+                entry = unpack(value)
+                if entry is None:
+                    return None
+                return view(OrderDocument(body=entry[1], digest=entry[0], cache_hit=True))
+
+            self._views[view] = of_value
+        return of_value
 
     async def get(self, order_uid: str, *, cache_checked: bool = False) -> OrderDocument:
         """The order's JSON document. Raises ``ValidationError`` for a malformed id,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+V = TypeVar("V")
 
 
 class Cache(Protocol):
@@ -40,4 +43,18 @@ class Cache(Protocol):
 
     async def ping(self) -> None:
         """Return if the cache is reachable, else raise ``CacheUnavailable``."""
+        ...
+
+
+class ViewCache(Cache, Protocol):
+    """A cache in process memory may also keep, beside a value, what a reader made of it (a
+    reader on the hot path then finds its own structure with one lookup). Optional: readers
+    check for ``get_view`` and otherwise build their view from ``get`` on every read."""
+
+    async def get_view(self, key: str, view: Callable[[bytes], V | None]) -> tuple[bytes, V] | None:
+        """The value under ``key`` and ``view(value)`` (``None`` if absent or expired, or if
+        ``view`` returns ``None``). The view is kept with the entry until the entry is replaced,
+        deleted, evicted or expires, so ``view`` runs once per stored value (and per ``view``
+        function, compared by identity): it must be a pure function of the value. ``get``,
+        ``set`` and recency are as if ``get(key)`` had been called."""
         ...

@@ -22,6 +22,7 @@ latency histogram under the same route template.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import cast
 
 import attrs
@@ -40,7 +41,7 @@ from litestar.types import (
 
 from core.catalog.rules import LIMIT_MAX
 from core.catalog.service import CatalogService
-from core.orders.queries import OrderQueries
+from core.orders.queries import OrderDocument, OrderQueries
 from entrypoints import metrics
 from entrypoints.http.edge import hostname
 from entrypoints.http.fastpath import etag_matches, etag_of, request_header
@@ -53,6 +54,7 @@ _ORDER_PREFIX = "/order/"
 _JSON = (b"content-type", b"application/json")
 _HIT = (b"x-cache", b"hit")
 _MAX_DIGITS = 7  # offsets past 9,999,999 (or odd spellings) are Litestar's to answer
+Headers = tuple[tuple[bytes, bytes], ...]
 
 
 @attrs.frozen(kw_only=True)
@@ -65,6 +67,25 @@ class HotRoutes:
     """Headers of an order response besides ``ETag`` and ``X-Cache`` (``Cache-Control``)."""
     extra_headers: tuple[tuple[bytes, bytes], ...] = ()
     """Headers the application adds to every response."""
+    order_response: Callable[[OrderDocument], Headers] = attrs.field(init=False)
+    """The complete headers of a cached order's 200 response, made once per cached document
+    (``OrderQueries.cached_view``: the in-process cache keeps them with the entry): ``X-Cache:
+    hit``, ``ETag`` (always second), ``order_headers``, ``extra_headers``, then
+    ``Content-Type`` and ``Content-Length`` (always last two: a 304 sends all but those)."""
+
+    @order_response.default
+    def _order_response(self) -> Callable[[OrderDocument], Headers]:
+        tail = (*self.order_headers, *self.extra_headers)
+        lengths: dict[int, tuple[bytes, bytes]] = {}  # one pair per body length, shared
+
+        def headers_of(document: OrderDocument) -> Headers:
+            size = len(document.body)
+            length = lengths.get(size) or lengths.setdefault(
+                size, (b"content-length", b"%d" % size)
+            )
+            return (_HIT, (b"etag", etag_of(document.digest).encode()), *tail, _JSON, length)
+
+        return headers_of
 
 
 def _page(query: bytes) -> tuple[int, int] | None:
@@ -179,37 +200,30 @@ async def _serve(hot: HotRoutes, scope: HTTPScope, send: Send) -> bool:
     started = time.perf_counter()
     path = scope["path"]
     if path.startswith(_ORDER_PREFIX):
-        if hot.orders is None or scope["query_string"]:
+        orders = hot.orders
+        if orders is None or scope["query_string"]:
             return False
-        status = await _order(hot, hot.orders, path[len(_ORDER_PREFIX) :], scope, send)
-        if status:
-            metrics.observe_request("GET", ORDER_ROUTE, status, started)
-        return bool(status)
+        found = await orders.cached_view(path[len(_ORDER_PREFIX) :], hot.order_response)
+        if found is None:
+            scope.setdefault("state", {})[CACHE_CHECKED] = True  # the handler skips the cache
+            return False
+        body, headers = found
+        if_none_match = request_header(scope, b"if-none-match")
+        if if_none_match is not None and etag_matches(if_none_match, headers[1][1]):
+            await send({"type": "http.response.start", "status": 304, "headers": headers[:-2]})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            metrics.observe_request("GET", ORDER_ROUTE, 304, started)
+            return True
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        metrics.observe_request("GET", ORDER_ROUTE, 200, started)
+        return True
     if path in LIST_ROUTES and hot.catalog is not None:
         page = _page(scope["query_string"])
         if page is not None and await _list(hot, hot.catalog, page, send):
             metrics.observe_request("GET", LIST_ROUTES[path], 200, started)
             return True
     return False
-
-
-async def _order(hot: HotRoutes, orders: OrderQueries, uid: str, scope: Scope, send: Send) -> int:
-    """Answer a cached order (200, or 304 on a matching ``If-None-Match``); 0 if not cached."""
-    document = await orders.cached(uid)
-    if document is None:
-        scope.setdefault("state", {})[CACHE_CHECKED] = True  # the handler skips the cache
-        return 0
-    etag = etag_of(document.digest).encode()
-    headers = [_HIT, (b"etag", etag), *hot.order_headers, *hot.extra_headers]
-    if_none_match = request_header(scope, b"if-none-match")
-    if if_none_match is not None and etag_matches(if_none_match, etag):
-        await send({"type": "http.response.start", "status": 304, "headers": headers})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return 304
-    headers += (_JSON, (b"content-length", b"%d" % len(document.body)))
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": document.body, "more_body": False})
-    return 200
 
 
 async def _list(hot: HotRoutes, catalog: CatalogService, page: tuple[int, int], send: Send) -> bool:
