@@ -37,6 +37,8 @@ from bench.data import order
 from core.contracts.orders import order_from
 from entrypoints.container import Container, resolve
 from entrypoints.http.app import create_app
+from entrypoints.http.edge import loopback_hosts
+from entrypoints.http.front import FrontedLitestar
 from entrypoints.settings import Settings
 
 App = Callable[[Any, Any, Any], Awaitable[None]]
@@ -142,7 +144,9 @@ async def _measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[st
     catalog = await resolve(container.catalog_service())
     for i in range(30):
         await catalog.create_good(project_id=1, name=f"good {i}")
-    app: App = create_app(container)
+    app = create_app(container)
+    if isinstance(app, FrontedLitestar):  # as ``hexmarket serve`` on a loopback address
+        app.served_hosts = loopback_hosts("127.0.0.1")
     stop = await _lifespan(app)
     targets = {
         "order": [f"/order/{uid}" for uid in uids],

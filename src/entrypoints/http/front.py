@@ -21,6 +21,7 @@ latency histogram under the same route template.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import cast
@@ -76,18 +77,26 @@ class HotRoutes:
     @order_response.default
     def _order_response(self) -> Callable[[OrderDocument], Headers]:
         tail = (*self.order_headers, *self.extra_headers)
-        lengths: dict[int, tuple[bytes, bytes]] = {}  # one pair per body length, shared
 
         def headers_of(document: OrderDocument) -> Headers:
-            size = len(document.body)
-            length = lengths.get(size) or lengths.setdefault(
-                size, (b"content-length", b"%d" % size)
-            )
-            return (_HIT, (b"etag", etag_of(document.digest).encode()), *tail, _JSON, length)
+            etag = (b"etag", etag_of(document.digest).encode())
+            return (_HIT, etag, *tail, _JSON, _content_length(len(document.body)))
 
         return headers_of
 
 
+@functools.lru_cache(maxsize=4096)
+def _content_length(size: int) -> tuple[bytes, bytes]:
+    """The ``Content-Length`` header of a body of ``size`` bytes (one pair per size, shared)."""
+    return (b"content-length", b"%d" % size)
+
+
+@functools.lru_cache(maxsize=256)  # the few hosts clients name; others are computed again
+def _served(allowed: frozenset[bytes], host: bytes) -> bool:
+    return hostname(host) in allowed
+
+
+@functools.lru_cache(maxsize=1024)  # the pages clients ask for; others are read again
 def _page(query: bytes) -> tuple[int, int] | None:
     """``(limit, offset)`` of a canonical list query, else ``None`` (Litestar decides)."""
     limit, offset = 10, 1
@@ -140,7 +149,7 @@ class FrontedLitestar(Litestar):
         allowed = self.served_hosts
         if allowed is not None:
             host = request_header(http, b"host")
-            if host is None or hostname(host) not in allowed:
+            if host is None or not _served(allowed, host):
                 await _refuse(respond, 400, _BAD_HOST, self.edge_headers)
                 return
         method = http["method"]
@@ -233,7 +242,7 @@ async def _list(hot: HotRoutes, catalog: CatalogService, page: tuple[int, int], 
         body = await catalog.list_goods(limit=page[0], offset=page[1])
     except Exception:  # Litestar repeats the call and renders the error
         return False
-    headers = [_JSON, (b"content-length", b"%d" % len(body)), *hot.extra_headers]
+    headers = (_JSON, _content_length(len(body)), *hot.extra_headers)
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
     return True
