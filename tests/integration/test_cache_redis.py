@@ -93,6 +93,57 @@ async def test_a_server_that_forgot_the_script_loads_it_again(
     assert results == [(1, b"one")] * 5
 
 
+async def test_reads_issued_while_a_batch_is_out_leave_together_when_it_is_back(
+    cache: RedisCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(6):
+        await cache.set(f"k{i}", f"v{i}".encode(), 60)
+    batches: list[list[tuple[Any, ...]]] = []
+    out, release = asyncio.Event(), asyncio.Event()
+    reads = cache._reads
+    pipeline = reads._pipeline
+
+    async def held(commands: list[tuple[Any, ...]]) -> list[Any]:
+        batches.append(commands)
+        out.set()
+        await release.wait()
+        return await pipeline(commands)
+
+    monkeypatch.setattr(reads, "_pipeline", held)
+    first = asyncio.ensure_future(asyncio.gather(cache.get("k0"), cache.get("k1")))
+    await asyncio.wait_for(out.wait(), 5)
+    later = []
+    for i in range(2, 6):  # each in a turn of its own: separate batches, were none out
+        later.append(asyncio.ensure_future(cache.get(f"k{i}")))
+        await asyncio.sleep(0)
+    assert len(batches) == 1
+    release.set()
+    assert await first == [b"v0", b"v1"]
+    assert await asyncio.gather(*later) == [b"v2", b"v3", b"v4", b"v5"]
+    assert len(batches) == 2
+    assert batches[1] == [("MGET", *(f"{cache._prefix}k{i}" for i in range(2, 6)))]
+
+
+async def test_a_lost_connection_fails_its_batch_and_the_next_one_reconnects(
+    cache: RedisCache, redis_url: str
+) -> None:
+    await cache.set("k", b"v", 60)
+    assert await cache.get("k") == b"v"  # the batches' connection is open
+    admin: Redis = Redis.from_url(redis_url)
+    try:
+        await admin.client_kill_filter(_type="normal", skipme=True)
+    finally:
+        await admin.aclose()
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:  # the first read may meet the closed socket; a later batch connects again
+        try:
+            assert await cache.get("k") == b"v"
+            break
+        except CacheUnavailable:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+
+
 _KEYS = st.sampled_from(["a", "gen", "p:0", "p:1", "p:2", "p:2:x"])
 _VALUES = st.sampled_from([b"", b"0", b"1", b"7", b"x", b"\xff\x00", b"-"])
 
