@@ -118,7 +118,7 @@ async def test_reads_issued_while_a_batch_is_out_leave_together_when_it_is_back(
         await asyncio.sleep(0)
     assert len(batches) == 1
     release.set()
-    assert await first == [b"v0", b"v1"]
+    assert list(await first) == [b"v0", b"v1"]
     assert await asyncio.gather(*later) == [b"v2", b"v3", b"v4", b"v5"]
     assert len(batches) == 2
     assert batches[1] == [("MGET", *(f"{cache._prefix}k{i}" for i in range(2, 6)))]
