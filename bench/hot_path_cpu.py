@@ -144,9 +144,10 @@ async def _measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[st
     catalog = await resolve(container.catalog_service())
     for i in range(30):
         await catalog.create_good(project_id=1, name=f"good {i}")
-    app = create_app(container)
-    if isinstance(app, FrontedLitestar):  # as ``hexmarket serve`` on a loopback address
-        app.served_hosts = loopback_hosts("127.0.0.1")
+    litestar = create_app(container)
+    if isinstance(litestar, FrontedLitestar):  # as ``hexmarket serve`` on a loopback address
+        litestar.served_hosts = loopback_hosts("127.0.0.1")
+    app: App = litestar
     stop = await _lifespan(app)
     targets = {
         "order": [f"/order/{uid}" for uid in uids],
