@@ -17,6 +17,12 @@ were not there, so errors keep the one envelope and table (``entrypoints.http.er
 routes keep their OpenAPI description, guards and parameters. Both paths send the same headers
 (``HotRoutes.extra_headers`` carries the application's own) and are counted in the same request
 latency histogram under the same route template.
+
+A cached order's complete response headers are made once per cached document
+(``HotRoutes.order_response``, kept with the entry by the in-process cache: ``ViewCache``), so
+its hit builds nothing but the two ASGI messages. The headers are shared by every response of
+that order: a ``send`` wrapper that changes them copies them first (``_headless`` and
+``_with_headers`` do).
 """
 
 from __future__ import annotations
