@@ -33,6 +33,12 @@ class LruCache:
         # its result]), least recently used first
         self._entries: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self._counters: dict[str, int] = {}
+        # A subclass that changes ``get`` but not ``get_view`` (a test's failing cache) has its
+        # views read through its ``get``, as ``get_in_generation`` is: no view is kept then.
+        kind = type(self)
+        self._views_through_get = kind.get is not LruCache.get and (
+            kind.get_view is LruCache.get_view
+        )
 
     async def get(self, key: str) -> bytes | None:
         if key in self._counters:
@@ -76,8 +82,10 @@ class LruCache:
         return generation, await self.get(f"{prefix}{generation}{suffix}")
 
     async def get_view(self, key: str, view: Callable[[bytes], V | None]) -> tuple[bytes, V] | None:
-        if key in self._counters:  # a counter's bytes are made on every read: nothing to keep
-            value = str(self._counters[key]).encode()
+        if self._views_through_get or key in self._counters:  # nothing kept: made every read
+            value = await self.get(key)
+            if value is None:
+                return None
             made = view(value)
             return None if made is None else (value, made)
         entry = self._entry(key)

@@ -6,6 +6,7 @@ import pytest
 
 from adapters.lru_cache import LruCache
 from core.contracts.cache import ViewCacheContract
+from core.errors import CacheUnavailable
 
 
 @pytest.fixture
@@ -106,3 +107,16 @@ async def test_reading_an_entry_makes_it_the_most_recent() -> None:
     await cache.set("b", b"B", None)  # a write also makes it recent
     await cache.set("d", b"d", None)  # evicts c, the least recently used
     assert [await cache.get(k) for k in ("a", "b", "c", "d")] == [b"a", b"B", None, b"d"]
+
+
+async def test_a_subclass_that_changes_get_has_its_views_read_through_it() -> None:
+    # as get_in_generation: a cache made to fail (or count) by overriding ``get`` fails its
+    # views too, instead of answering them from the entries it no longer shows
+    class Failing(LruCache):
+        async def get(self, key: str) -> bytes | None:
+            raise CacheUnavailable("down")
+
+    cache = Failing()
+    await cache.set("k", b"v", None)
+    with pytest.raises(CacheUnavailable):
+        await cache.get_view("k", bytes.upper)
