@@ -174,7 +174,8 @@ class RedisCache:
 
     The reads (``get``, ``get_in_generation``) of one event-loop turn are batched
     (``_ReadBatch``): one ``MGET``, and one ``EVALSHA`` of a Lua script per counter (the
-    script is loaded on first use and again after a server restart, ``NOSCRIPT``)."""
+    script is loaded on first use and again after a server restart, ``NOSCRIPT``), sent on a
+    connection of the reads' own, one batch at a time."""
 
     def __init__(self, *, client: Redis, prefix: str = "hexmarket:") -> None:
         self._client = client
