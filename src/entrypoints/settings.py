@@ -20,6 +20,7 @@ _URL_SCHEMES: dict[str, tuple[str, ...]] = {
     "redis_url": ("redis://", "rediss://", "unix://"),
     "nats_url": ("nats://", "tls://", "ws://", "wss://"),
     "clickhouse_url": ("http://", "https://", "chdb://"),
+    "otel_exporter_otlp_endpoint": ("http://", "https://"),
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -213,7 +214,7 @@ class Settings(BaseSettings):
             "HEXMARKET_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
         ),
         description="OTLP/HTTP collector base URL (http://jaeger:4318): setting it turns tracing"
-        " on; spans go to its /v1/traces.",
+        " on; spans go to its /v1/traces (empty: unset).",
     )
     otel_traces_exporter: Literal["otlp", "console", "none"] | None = Field(
         None,
@@ -230,7 +231,9 @@ class Settings(BaseSettings):
     )
 
     # --- validation ----------------------------------------------------------------------------
-    @field_validator("postgres_url", "redis_url", "nats_url", "clickhouse_url")
+    @field_validator(
+        "postgres_url", "redis_url", "nats_url", "clickhouse_url", "otel_exporter_otlp_endpoint"
+    )
     @classmethod
     def _known_scheme(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":

@@ -97,6 +97,7 @@ def test_an_exporter_turns_it_on_the_sdk_loads_and_requests_get_spans() -> None:
         ({}, None),
         ({"HEXMARKET_OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}, "otlp"),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}, "otlp"),
+        ({"HEXMARKET_OTEL_EXPORTER_OTLP_ENDPOINT": ""}, None),
         ({"OTEL_TRACES_EXPORTER": "otlp"}, "otlp"),
         ({"OTEL_TRACES_EXPORTER": "console"}, "console"),
         ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://j:4318"}, None),
@@ -231,3 +232,8 @@ async def test_off_no_context_is_stored_or_sent() -> None:
     (delivery,) = await subscription.fetch(10, 0.1)
     assert "traceparent" not in delivery.headers
     assert len(await logs.query()) == 1
+
+
+def test_an_endpoint_that_is_not_http_is_refused() -> None:
+    with pytest.raises(ValueError, match="http"):
+        Settings(_env_file=None, HEXMARKET_OTEL_EXPORTER_OTLP_ENDPOINT="jaeger:4318")
