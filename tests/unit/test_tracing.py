@@ -237,3 +237,35 @@ async def test_off_no_context_is_stored_or_sent() -> None:
 def test_an_endpoint_that_is_not_http_is_refused() -> None:
     with pytest.raises(ValueError, match="http"):
         Settings(_env_file=None, HEXMARKET_OTEL_EXPORTER_OTLP_ENDPOINT="jaeger:4318")
+
+
+async def test_a_request_s_traceparent_parents_its_server_span_named_by_route() -> None:
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        scope["path_template"] = "/things/{id}"  # as Litestar's router sets it
+        await send({"type": "http.response.start", "status": 503, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"", "more_body": False})  # type: ignore[operator]
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    header = f"00-{7:032x}-{9:016x}-01"
+    with recording() as exporter:
+        wrapped = setup.wrap_asgi(app)
+        assert wrapped is not app
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/things/1",
+            "headers": [(b"host", b"x"), (b"traceparent", header.encode())],
+        }
+        await wrapped(scope, None, send)
+    assert setup.wrap_asgi(app) is app  # off again: unwrapped
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "GET /things/{id}"
+    assert (trace_id(span), parent_id(span)) == (7, 9)
+    assert span.attributes is not None
+    assert span.attributes["http.response.status_code"] == 503
+    assert not span.status.is_ok
