@@ -2,7 +2,8 @@
 serve`` with tracing off (the default: the application is served unwrapped, the front's path
 runs no tracing code at all) against the same server with tracing on, every request a server
 span exported over OTLP/HTTP (``BatchSpanProcessor``, protobuf) to a local collector stand-in
-that accepts and discards them. Alternated runs over the same warmed orders."""
+that accepts and discards them; and, for information, tracing on with 1% of the traces
+sampled (``OTEL_TRACES_SAMPLER``). Alternated runs over the same warmed orders."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from bench.fig_http import ORDER_CONNECTIONS, _cached_orders, _compare, fetch_al
 from bench.hexmarket import HOST, require_module, serve
 from bench.procs import ProcessError, running
 from bench.report import Figure
+
+#: the sampling ratio of the third contender (OTEL_TRACES_SAMPLER=parentbased_traceidratio)
+SAMPLED = 0.01
 
 
 @attrs.define
@@ -71,17 +75,28 @@ def tracing_cost(bench: Bench) -> list[Figure]:
             "hexmarket-tracing-on",
             {**env, "HEXMARKET_OTEL_EXPORTER_OTLP_ENDPOINT": sink.url},
         )
-        with running(off, on):
-            for server in (off, on):
+        sampled = serve(
+            bench,
+            "hexmarket-tracing-sampled",
+            {
+                **env,
+                "HEXMARKET_OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": str(SAMPLED),
+            },
+        )
+        with running(off, on, sampled):
+            for server in (off, on, sampled):
                 fetch_all(server, paths)
                 seen = fetch_all(server, paths)
                 if any(h.get("x-cache") != "hit" for _, h, _ in seen.values()):
                     raise ProcessError(f"{server.name}: orders not served as cache hits")
-            contest = _compare(bench, [on, off], paths, ORDER_CONNECTIONS)
+            contest = _compare(bench, [on, off, sampled], paths, ORDER_CONNECTIONS)
         if sink.requests == 0:
             raise ProcessError("tracing on exported no span to the collector stand-in")
     title = f"GET /order/{{uid}} cache hit, {ORDER_CONNECTIONS} conns, tracing on"
     off_label = "the same server, tracing off (the default)"
+    sampled_label = f"tracing on, {SAMPLED:.0%} of traces sampled"
     return [
         Figure(
             key="tracing-rps",
@@ -90,6 +105,8 @@ def tracing_cost(bench: Bench) -> list[Figure]:
             hexmarket=contest.rps[on.name],
             ceiling=contest.rps[off.name],
             ceiling_label=off_label,
+            reference=contest.rps[sampled.name],
+            reference_label=sampled_label,
             note=(
                 "informative: a server span per request, exported over OTLP/HTTP to a local"
                 f" stand-in ({sink.requests:,} exports, {sink.bytes / 2**20:.1f} MiB); tracing"
@@ -103,6 +120,8 @@ def tracing_cost(bench: Bench) -> list[Figure]:
             hexmarket=contest.p99[on.name],
             ceiling=contest.p99[off.name],
             ceiling_label=off_label,
+            reference=contest.p99[sampled.name],
+            reference_label=sampled_label,
             higher_is_better=False,
             note="informative: ratio is p99 off / p99 on",
         ),
