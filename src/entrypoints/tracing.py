@@ -48,6 +48,8 @@ def configure(settings: Settings, *, process: str | None = None) -> bool:
     """Turn tracing on for this process if the settings say so; ``True`` if it is on.
     ``process`` (the command: ``serve``, ``relay-outbox``...) names the service unless
     ``OTEL_SERVICE_NAME`` does. Call it once, before the first span."""
+    if _provider is not None:  # already on (a second call in the same process)
+        return True
     name = exporter_name(settings)
     if name is None:
         return False
