@@ -13,7 +13,7 @@ message, or a ``traceparent`` stored with an outbox record.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from types import MappingProxyType
 from typing import Literal, Protocol
@@ -129,15 +129,16 @@ SETTLE: Mapping[str, AttributeValue] = MappingProxyType({"messaging.operation.ty
 
 
 def process_span(
-    topic: str, group: str, carriers: Sequence[Carrier]
+    topic: str, group: str, carriers: Iterable[Carrier], count: int
 ) -> AbstractContextManager[Span]:
     """The ``process {topic}`` span of a consumer handling one batch of messages (the
     OpenTelemetry messaging conventions): linked to each message's context, and its child
-    when they share one (``batch_context``). A shared no-op block when tracing is off."""
+    when they share one (``batch_context``); ``carriers``: the ``count`` messages' headers,
+    read only when tracing. A shared no-op block when tracing is off."""
     current = _tracer
     if current is None:
         return _NO_SPAN_BLOCK
-    parent, links = batch_context(carriers)
+    parent, links = batch_context(list(carriers))
     return current.span(
         f"process {topic}",
         kind="consumer",
@@ -147,7 +148,7 @@ def process_span(
             "messaging.operation.type": "process",
             "messaging.destination.name": topic,
             "messaging.consumer.group.name": group,
-            "messaging.batch.message_count": len(carriers),
+            "messaging.batch.message_count": count,
         },
     )
 

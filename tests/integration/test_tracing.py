@@ -5,15 +5,21 @@ Kafka) to the ClickHouse insert; one follows an order from its producer's ``trac
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from core.ports.bus import OutgoingMessage
+from adapters.nats_bus import NatsEventBus
+from core.ports.bus import Delivery, OutgoingMessage
 from entrypoints.produce import produce_orders
 from entrypoints.settings import Settings
 from tests.integration import test_audit_e2e as audit
@@ -29,6 +35,8 @@ from tests.tracing_support import (
     spans_until,
     trace_id,
 )
+
+ROOT = Path(__file__).parents[2]
 
 # the servers as the audit trail's and the ingest's end-to-end tests set them up
 broker, settings, running = audit.broker, audit.settings, audit.running
@@ -156,3 +164,63 @@ async def test_produce_orders_puts_its_batches_in_one_trace_with_their_commit(
     processed = [s for s in named(finished, f"process {topic}") if trace_id(s) == trace]
     assert processed
     assert all(parent_id(s) == span_id(produce) for s in processed)
+
+
+async def test_the_produce_orders_command_traces_when_configured(
+    nats_url: str, unique: str, tmp_path: Path
+) -> None:
+    """The real CLI: ``OTEL_TRACES_EXPORTER=console`` turns tracing on at start-up (service
+    ``hexmarket-produce-orders``), and every published order carries its chunk's context."""
+    topic, stream = f"orders.{unique}", f"ORDERS_{unique.upper()}"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HEXMARKET_"))}
+    env = {
+        **clean,
+        "PYTHONPATH": str(ROOT / "src"),
+        "HEXMARKET_ORDERS_BROKER": "nats",
+        "HEXMARKET_NATS_URL": nats_url,
+        "HEXMARKET_ORDERS_TOPIC": topic,
+        "HEXMARKET_ORDERS_STREAM": stream,
+        "HEXMARKET_DATA_DIR": str(tmp_path),
+        "OTEL_TRACES_EXPORTER": "console",
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-c",
+            "from entrypoints.cli import main; main()",
+            "produce-orders",
+            "--count",
+            "30",
+            "--seed",
+            "5",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    out = done.stdout.decode()
+    assert f'"name": "produce {topic}"' in out
+    assert '"service.name": "hexmarket-produce-orders"' in out
+
+    bus = NatsEventBus(nats_url, streams={topic: stream})
+    try:
+        sub = await bus.subscribe(topic, f"reader-{unique}")
+        got: list[Delivery] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while len(got) < 30 and loop.time() < deadline:
+            got += await sub.fetch(30, 1.0)
+        await sub.ack(got)
+        await sub.close()
+    finally:
+        await bus.close()
+    assert len(got) == 30
+    carried = {d.headers.get("traceparent") for d in got}
+    assert len(carried) == 1  # one chunk, one produce span
+    (traceparent,) = carried
+    assert traceparent is not None
+    assert traceparent.split("-")[1] in out.replace('"0x', '"')  # the span printed above

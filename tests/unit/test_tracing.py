@@ -118,7 +118,7 @@ def test_which_variables_turn_tracing_on(
 def test_off_the_facade_is_one_shared_no_op() -> None:
     assert tracing.tracer() is None
     assert tracing.span("a") is tracing.span("b", kind="consumer")
-    assert tracing.process_span("t", "g", [{"traceparent": "x"}]) is tracing.span("c")
+    assert tracing.process_span("t", "g", [{"traceparent": "x"}], 1) is tracing.span("c")
     with tracing.span("a") as span:
         assert span.headers() == {}
     assert tracing.traceparent() is None
@@ -155,7 +155,7 @@ def test_an_invalid_traceparent_is_ignored(garbage: str) -> None:
     with recording() as exporter:
         with tracing.span("outer"), tracing.span("inner", parent={"traceparent": garbage}):
             pass
-        with tracing.process_span("t", "g", [{"traceparent": garbage}]):
+        with tracing.process_span("t", "g", [{"traceparent": garbage}], 1):
             pass
     spans = exporter.get_finished_spans()
     outer, inner = named(spans, "outer")[0], named(spans, "inner")[0]
@@ -171,9 +171,9 @@ def _header(trace: int, span: int) -> dict[str, str]:
 
 def test_a_batch_span_links_every_context_and_joins_a_shared_one() -> None:
     with recording() as exporter:
-        with tracing.process_span("t", "g", [_header(1, 1), _header(1, 1), {}]):
+        with tracing.process_span("t", "g", [_header(1, 1), _header(1, 1), {}], 3):
             pass
-        with tracing.process_span("u", "g", [_header(1, 1), _header(2, 2), _header(1, 1)]):
+        with tracing.process_span("u", "g", [_header(1, 1), _header(2, 2), _header(1, 1)], 3):
             pass
     spans = exporter.get_finished_spans()
     (shared,) = named(spans, "process t")

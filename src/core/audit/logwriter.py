@@ -112,7 +112,8 @@ class LogWriter:
         ``stop`` was set before the store succeeded: the batch is left unacknowledged.
         Traced as one ``process`` span (the OpenTelemetry messaging conventions for a batch:
         linked to each message's context, its child when they share one)."""
-        with tracing.process_span(self._topic, self._group, [d.headers for d in batch]):
+        headers = (d.headers for d in batch)
+        with tracing.process_span(self._topic, self._group, headers, len(batch)):
             if not await self.store(self.decode(batch), stop):
                 return False
             with tracing.span(f"ack {self._topic}", attributes=tracing.SETTLE):

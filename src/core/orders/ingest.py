@@ -402,7 +402,8 @@ class OrderConsumer:
     ) -> bool:
         """Store ``batch``, wait for the previous batch's handling to end, then acknowledge
         ``batch``; False if stopped before it was stored."""
-        with tracing.process_span(self._topic, self._group, [d.headers for d in batch.deliveries]):
+        headers = (d.headers for d in batch.deliveries)
+        with tracing.process_span(self._topic, self._group, headers, len(batch.deliveries)):
             report = await self._retry(
                 "store batch", functools.partial(self._ingest.store, batch), stop
             )
