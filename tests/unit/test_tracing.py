@@ -80,8 +80,8 @@ def test_off_by_default_nothing_of_opentelemetry_is_imported_and_http_is_unwrapp
     got = probe()
     assert (got["on"], got["wrapped"]) == (False, False)
     assert got["workers"] == []  # the workers, adapters and core: not a module of it
-    # Litestar itself probes for its OpenTelemetry plugin when the API is installed (the
-    # API's modules, ~30 ms once at start); the SDK and the exporter stay unloaded.
+    # Litestar itself probes for its OpenTelemetry plugin at start (it loads a module or two
+    # of the API when installed); the SDK and the exporter stay unloaded.
     assert {"sdk", "exporter"}.isdisjoint(got["http"])  # type: ignore[arg-type]
 
 
