@@ -224,3 +224,21 @@ async def test_the_produce_orders_command_traces_when_configured(
     (traceparent,) = carried
     assert traceparent is not None
     assert traceparent.split("-")[1] in out.replace('"0x', '"')  # the span printed above
+
+
+async def test_a_message_without_context_carries_its_publish_span_s(
+    spans: InMemorySpanExporter, env: Env
+) -> None:
+    topic = env.settings.orders_topic
+    await env.producer.publish(topic, [OutgoingMessage(data=b"{}", key="k")])
+    (send,) = named(spans.get_finished_spans(), f"send {topic}")
+    subscription = await env.producer.subscribe(topic, f"{env.settings.orders_group}-reader")
+    try:
+        (delivery,) = await subscription.fetch(10, 10.0)
+        await subscription.ack([delivery])
+    finally:
+        await subscription.close()
+    traceparent = delivery.headers["traceparent"]
+    assert traceparent.startswith(f"00-{trace_id(send):032x}-{span_id(send):016x}-")
+    assert send.attributes is not None
+    assert send.attributes["messaging.system"] == env.broker
