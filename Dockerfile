@@ -8,7 +8,8 @@ WORKDIR /src
 RUN python -m venv /opt/hexmarket
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN /opt/hexmarket/bin/pip install .
+# the tracing extra: OpenTelemetry, off unless an OTLP endpoint is configured
+RUN /opt/hexmarket/bin/pip install ".[tracing]"
 
 FROM python:3.11-slim
 ENV PATH=/opt/hexmarket/bin:$PATH \

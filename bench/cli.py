@@ -27,6 +27,7 @@ SUITES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("order-get", ("postgres", "redis", "nats"), "bench.fig_http:order_get"),
     ("goods-list", ("postgres", "redis", "nats"), "bench.fig_http:goods_list"),
     ("server-choice", ("postgres", "redis", "nats"), "bench.fig_http:server_choice"),
+    ("tracing", ("postgres", "redis", "nats"), "bench.fig_tracing:tracing_cost"),
     ("good-create", ("postgres", "redis", "nats"), "bench.fig_create:good_create"),
     ("good-writes", ("postgres", "redis", "nats"), "bench.fig_create:good_writes"),
     ("reprioritize-100k", ("postgres", "redis", "nats"), "bench.fig_create:reprioritize_cost"),

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from core import tracing
 from core.catalog.events import GoodEvent
 from core.errors import LogStoreError
 from core.ports.audit import LogCursor
@@ -157,15 +158,25 @@ class ClickHouseLogStore:
             [e.before_name for e in events],
             [e.before_description for e in events],
         ]
-        await self._call(
-            lambda client: client.insert(
-                self._table,
-                columns,
-                column_names=COLUMNS,
-                column_type_names=COLUMN_TYPES,
-                column_oriented=True,
+        with tracing.span(
+            "clickhouse insert",
+            kind="client",
+            attributes={
+                "db.system.name": "clickhouse",
+                "db.operation.name": "INSERT",
+                "db.collection.name": self._table,
+                "db.operation.batch.size": len(events),
+            },
+        ):
+            await self._call(
+                lambda client: client.insert(
+                    self._table,
+                    columns,
+                    column_names=COLUMNS,
+                    column_type_names=COLUMN_TYPES,
+                    column_oriented=True,
+                )
             )
-        )
 
     async def query(
         self,

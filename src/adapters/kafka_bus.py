@@ -41,7 +41,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -53,6 +53,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     NewTopic,
 )
 
+from core import tracing
 from core.errors import BrokerUnavailable, MessageRefused
 from core.ports.bus import Delivery, OutgoingMessage, Retention
 
@@ -280,6 +281,21 @@ class KafkaEventBus:
         await self._ensure_topic(topic)
         producer = self._get_producer()
         deadline = self._delivery_timeout + 5.0
+        with tracing.span(
+            f"send {topic}", kind="producer", attributes=_send_attributes(topic, len(messages))
+        ) as span:
+            await self._publish(producer, topic, messages, deadline, span.headers())
+
+    async def _publish(
+        self,
+        producer: Producer,
+        topic: str,
+        messages: Sequence[OutgoingMessage],
+        deadline: float,
+        context: Mapping[str, str],
+    ) -> None:
+        """``publish`` once the topic exists; ``context``: the trace headers of the messages
+        that carry none of their own."""
 
         def send() -> tuple[list[str], dict[int, str]]:
             errors: list[str] = []
@@ -306,7 +322,7 @@ class KafkaEventBus:
                             topic,
                             value=message.data,
                             key=message.key.encode() if message.key is not None else None,
-                            headers=[(k, v.encode()) for k, v in message.headers.items()],
+                            headers=_headers_of(message, context),
                             on_delivery=reporter(index),
                         )
                         break
@@ -666,3 +682,23 @@ def _headers(raw: Any) -> list[tuple[str, str | bytes | None]]:
         return []
     items = raw.items() if isinstance(raw, dict) else raw
     return [(str(k), v) for k, v in items]
+
+
+def _headers_of(
+    message: OutgoingMessage, context: Mapping[str, str]
+) -> list[tuple[str, str | bytes | None]]:
+    headers: list[tuple[str, str | bytes | None]] = [
+        (k, v.encode()) for k, v in message.headers.items()
+    ]
+    if context and tracing.TRACEPARENT not in message.headers:
+        headers += [(k, v.encode()) for k, v in context.items()]
+    return headers
+
+
+def _send_attributes(topic: str, count: int) -> dict[str, str | int]:
+    return {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": topic,
+        "messaging.batch.message_count": count,
+    }

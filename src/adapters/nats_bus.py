@@ -44,6 +44,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError
 
+from core import tracing
 from core.errors import BrokerUnavailable, MessageRefused
 from core.ports.bus import Delivery, OutgoingMessage, Retention
 
@@ -176,12 +177,16 @@ class NatsEventBus:
             return
         js, stream = await self._ensure_stream(topic)
         refused: dict[int, str] = {}
-        for start in range(0, len(messages), self._publish_window):
-            window = messages[start : start + self._publish_window]
-            for offset, reason in (
-                await self._publish_window_of(js, topic, stream, window)
-            ).items():
-                refused[start + offset] = reason
+        with tracing.span(
+            f"send {topic}", kind="producer", attributes=_send_attributes(topic, len(messages))
+        ) as span:
+            context = span.headers()  # for the messages that carry no trace context of theirs
+            for start in range(0, len(messages), self._publish_window):
+                window = messages[start : start + self._publish_window]
+                for offset, reason in (
+                    await self._publish_window_of(js, topic, stream, window, context)
+                ).items():
+                    refused[start + offset] = reason
         if refused:
             raise MessageRefused(
                 f"JetStream refused {len(refused)} message(s) on {topic}: {refused[min(refused)]}",
@@ -189,7 +194,12 @@ class NatsEventBus:
             )
 
     async def _publish_window_of(
-        self, js: JetStreamContext, topic: str, stream: str, messages: Sequence[OutgoingMessage]
+        self,
+        js: JetStreamContext,
+        topic: str,
+        stream: str,
+        messages: Sequence[OutgoingMessage],
+        context: Mapping[str, str],
     ) -> dict[int, str]:
         """Pipeline ``messages`` and wait for every ``PubAck``, all within ``publish_timeout``.
 
@@ -210,6 +220,8 @@ class NatsEventBus:
             async with asyncio.timeout(self._publish_timeout):
                 for index, message in enumerate(messages):
                     headers = dict(message.headers)
+                    if context and tracing.TRACEPARENT not in headers:
+                        headers.update(context)
                     if message.key is not None:
                         headers[_MSG_ID] = message.key
                     size = len(message.data) + sum(len(k) + len(v) + 4 for k, v in headers.items())
@@ -469,3 +481,12 @@ def _provisioning_failure(stream: str, limits: Mapping[str, Any], exc: APIError)
             " raise the server's jetstream max_file_store"
         )
     return f"cannot provision stream {stream}: {said}"
+
+
+def _send_attributes(topic: str, count: int) -> dict[str, str | int]:
+    return {
+        "messaging.system": "nats",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": topic,
+        "messaging.batch.message_count": count,
+    }

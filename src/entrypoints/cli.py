@@ -59,6 +59,10 @@ def load_settings(*, discover: bool = True, **overrides: Any) -> Settings:
     from entrypoints.logging import configure
 
     configure(settings.log_level, json_lines=settings.log_json)
+    from entrypoints import tracing  # off unless configured: then it imports nothing more
+
+    command = click.get_current_context(silent=True)
+    tracing.configure(settings, process=command.info_name if command else None)
     if discover:
         settings = with_dev_stack(settings)
     return settings

@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from core import tracing
 from core.ports.bus import EventPublisher, OutgoingMessage
 
 _FIRST = ["Anna", "Ivan", "Maria", "Dmitry", "Olga", "Sergey", "Test", "Noa", "Yael", "Lior"]
@@ -242,10 +243,29 @@ async def produce_orders(
             delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-        await publisher.publish(topic, part)
+        await _publish_traced(publisher, topic, part)
         if progress is not None:
             progress(len(part))
     return report
+
+
+async def _publish_traced(
+    publisher: EventPublisher, topic: str, part: list[OutgoingMessage]
+) -> None:
+    """Publish one chunk; when tracing, under a ``produce`` span whose context every message
+    of the chunk carries (``traceparent`` header), so the consumer's batch joins its trace."""
+    with tracing.span(
+        f"produce {topic}",
+        kind="producer",
+        attributes={
+            "messaging.destination.name": topic,
+            "messaging.batch.message_count": len(part),
+        },
+    ) as span:
+        context = span.headers()
+        if context:
+            part = [attrs.evolve(m, headers={**m.headers, **context}) for m in part]
+        await publisher.publish(topic, part)
 
 
 def destination(settings: Any) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 
-from entrypoints import probes
+from entrypoints import probes, tracing
 from entrypoints.container import Container, resolve
 from entrypoints.settings import Settings
 from entrypoints.workers.logwriter import run_log_writer
@@ -136,6 +136,7 @@ def serve_in_processes(workers: int, serve_one: Callable[[int], int]) -> int:
                 code = exc.code if isinstance(exc.code, int) else 1
             finally:
                 logging.shutdown()
+                tracing.flush()  # os._exit skips the exporter's own flush at exit
                 os._exit(code)
         children[pid] = index
     stopping = False
@@ -225,7 +226,7 @@ def http_server(app: Any, settings: Settings) -> HttpServer:
     if isinstance(app, FrontedLitestar) and settings.allowed_hosts is None:
         app.served_hosts = loopback_hosts(settings.http_host)
     config = uvicorn.Config(
-        app,
+        tracing.wrap_asgi(app),  # a span per request when tracing is on, else ``app`` itself
         host=settings.http_host,
         port=settings.http_port,
         http=protocol_class(settings.http_read_timeout),

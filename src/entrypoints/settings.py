@@ -20,6 +20,7 @@ _URL_SCHEMES: dict[str, tuple[str, ...]] = {
     "redis_url": ("redis://", "rediss://", "unix://"),
     "nats_url": ("nats://", "tls://", "ws://", "wss://"),
     "clickhouse_url": ("http://", "https://", "chdb://"),
+    "otel_exporter_otlp_endpoint": ("http://", "https://"),
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -206,8 +207,33 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Log level.")
     log_json: bool = Field(False, description="Log one JSON object per line.")
 
+    # --- tracing (entrypoints/tracing.py; off unless an endpoint or an exporter is set) ---------
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "HEXMARKET_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+        description="OTLP/HTTP collector base URL (http://jaeger:4318): setting it turns tracing"
+        " on; spans go to its /v1/traces (empty: unset).",
+    )
+    otel_traces_exporter: Literal["otlp", "console", "none"] | None = Field(
+        None,
+        validation_alias=AliasChoices("HEXMARKET_OTEL_TRACES_EXPORTER", "OTEL_TRACES_EXPORTER"),
+        description="`otlp` (to the endpoint above, or the OTLP default localhost:4318),"
+        " `console` (spans printed on stdout) or `none`; unset: `otlp` if an endpoint is set,"
+        " else tracing is off.",
+    )
+    otel_service_name: str | None = Field(
+        None,
+        validation_alias=AliasChoices("HEXMARKET_OTEL_SERVICE_NAME", "OTEL_SERVICE_NAME"),
+        description="`service.name` of the spans; unset: `hexmarket-<command>` (serve,"
+        " relay-outbox, ...).",
+    )
+
     # --- validation ----------------------------------------------------------------------------
-    @field_validator("postgres_url", "redis_url", "nats_url", "clickhouse_url")
+    @field_validator(
+        "postgres_url", "redis_url", "nats_url", "clickhouse_url", "otel_exporter_otlp_endpoint"
+    )
     @classmethod
     def _known_scheme(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or value == "":

@@ -19,6 +19,7 @@ from entrypoints.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = {"postgres", "redis", "nats", "kafka", "clickhouse"}
 MONITORING = {"prometheus", "grafana"}
+TRACING = {"jaeger"}
 PROCESSES = {
     "api": "serve",
     "orders-consumer": "consume-orders",
@@ -57,7 +58,7 @@ def test_the_schema_check_catches_a_broken_file(compose: dict[str, Any]) -> None
 
 def test_every_server_and_process_is_there_with_a_health_check(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == SERVERS | set(PROCESSES) | MONITORING
+    assert set(services) == SERVERS | set(PROCESSES) | MONITORING | TRACING
     for name in SERVERS | MONITORING | {"orders-consumer", "outbox-relay", "log-writer"}:
         assert "healthcheck" in services[name], name
     # the api's health check is the image's HEALTHCHECK on /ready
@@ -138,3 +139,11 @@ def test_prometheus_and_grafana_are_provisioned_from_deploy(compose: dict[str, A
         (ROOT / "deploy/grafana/provisioning/dashboards/hexmarket.yml").read_text()
     )
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_every_process_sends_its_spans_to_jaeger(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert "16686:16686" in services["jaeger"]["ports"]  # the UI
+    for service in PROCESSES:
+        endpoint = services[service]["environment"]["HEXMARKET_OTEL_EXPORTER_OTLP_ENDPOINT"]
+        assert endpoint.endswith("-http://jaeger:4318}"), service  # OTLP/HTTP, overridable

@@ -17,6 +17,7 @@ from typing import Self
 
 import attrs
 
+from core import tracing
 from core.catalog.events import GoodEvent
 from core.catalog.models import Good, GoodsPage, Project
 from core.errors import StorageError
@@ -36,6 +37,7 @@ class OutboxRecord:
     payload: bytes
     created_at: datetime
     sent_at: datetime | None = None
+    traceparent: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -237,6 +239,7 @@ class _Outbox:
         outbox = self._uow.state.outbox
         known = {r.event_id for r in outbox}
         next_id = (outbox[-1].id if outbox else 0) + 1
+        traceparent = tracing.traceparent()
         for offset, event in enumerate(events):
             if event.event_id in known:
                 raise StorageError(f"event {event.event_id} is already in the outbox")
@@ -249,5 +252,6 @@ class _Outbox:
                     key=str(event.event_id),
                     payload=event.to_json(),
                     created_at=datetime.now(UTC),
+                    traceparent=traceparent,
                 )
             )

@@ -39,7 +39,12 @@ class MemoryOutboxRelay:
         batch = MemoryClaimedBatch(
             [
                 PendingEvent(
-                    id=r.id, event_id=r.event_id, topic=r.topic, key=r.key, payload=r.payload
+                    id=r.id,
+                    event_id=r.event_id,
+                    topic=r.topic,
+                    key=r.key,
+                    payload=r.payload,
+                    traceparent=r.traceparent,
                 )
                 for r in pending
             ]

@@ -12,7 +12,7 @@ cases retry)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
 
@@ -20,6 +20,7 @@ import psycopg
 import psycopg_pool
 from psycopg import AsyncConnection
 
+from core import tracing
 from core.catalog.events import GoodEvent
 from core.catalog.models import Good, GoodsPage, Project
 from core.errors import StorageConflict, StorageError
@@ -28,6 +29,8 @@ PRIORITY_LOCK = 0x676F6F64  # "good": the advisory lock of priority changes
 PRIORITY_SEQUENCE = "goods_priority_seq"
 _GOOD_COLUMNS = "id, project_id, name, description, priority, removed, created_at"
 _BIGINT_MAX = 2**63 - 1
+_DB = {"db.system.name": "postgresql"}
+_NOT_TRACED = tracing.span("")  # what a unit of work holds before it is entered
 # deadlock_detected, serialization_failure: the server aborted the transaction to break a
 # conflict; the same transaction run again can succeed.
 _CONFLICTS = frozenset({"40P01", "40001"})
@@ -85,6 +88,7 @@ class PgCatalogUnitOfWork:
         self.goods = _PgGoods(self)
         self.projects = _PgProjects(self)
         self.outbox = _PgOutbox(self)
+        self._span: AbstractContextManager[tracing.Span] = _NOT_TRACED
 
     @property
     def conn(self) -> AsyncConnection[Any]:
@@ -93,8 +97,15 @@ class PgCatalogUnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> Self:
-        async with translate_errors("getting a connection"):
-            self._conn = await self._store.pool.getconn(timeout=self._store.acquire_timeout)
+        # the transaction's span, current until ``__aexit__`` (a no-op when not tracing)
+        self._span = tracing.span("catalog transaction", kind="client", attributes=_DB)
+        self._span.__enter__()
+        try:
+            async with translate_errors("getting a connection"):
+                self._conn = await self._store.pool.getconn(timeout=self._store.acquire_timeout)
+        except BaseException as exc:
+            self._span.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     async def __aexit__(
@@ -113,6 +124,7 @@ class PgCatalogUnitOfWork:
             pass  # the pool discards a connection it cannot reset
         finally:
             await self._store.pool.putconn(conn)
+            self._span.__exit__(exc_type, exc, tb)
 
     async def commit(self) -> None:
         async with translate_errors("commit"):
@@ -278,14 +290,17 @@ class _PgOutbox:
         if not events:
             return
         topic = self._uow._store.topic
+        traceparent = tracing.traceparent()
         async with translate_errors("adding outbox events"), self._uow.conn.cursor() as cur:
             await cur.execute(
-                "INSERT INTO outbox (event_id, topic, key, payload)"
-                " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bytea[])",
+                "INSERT INTO outbox (event_id, topic, key, payload, traceparent)"
+                " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bytea[],"
+                " %b::text[])",
                 (
                     [e.event_id for e in events],
                     [topic] * len(events),
                     [str(e.event_id) for e in events],
                     [e.to_json() for e in events],
+                    [traceparent] * len(events),
                 ),
             )

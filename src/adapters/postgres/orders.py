@@ -24,6 +24,7 @@ import msgspec
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from core import tracing
 from core.errors import StorageError
 from core.orders.model import Order
 from core.ports.orders import MAX_RECENT, AddResult, OrderSummary
@@ -122,6 +123,9 @@ LIMIT %s
 )
 
 
+_DB = {"db.system.name": "postgresql"}
+
+
 class PgOrderRepository:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
@@ -133,26 +137,45 @@ class PgOrderRepository:
         if not unique:
             return AddResult(inserted=0, duplicates=len(orders))
         batch = list(unique.values())
+        with tracing.span(
+            "orders insert",
+            kind="client",
+            attributes={
+                "db.system.name": "postgresql",
+                "db.operation.name": "COPY",
+                "db.operation.batch.size": len(batch),
+            },
+        ):
+            inserted = await self._insert(batch)
+        return AddResult(inserted=inserted, duplicates=len(orders) - inserted)
+
+    async def _insert(self, batch: list[Order]) -> int:
+        """Store ``batch`` (unique ids) in one transaction; how many were new."""
         try:
             async with self._pool.connection() as conn:
                 try:
                     async with conn.transaction():
                         await _copy(conn, batch, _DIRECT)
-                    inserted = len(batch)
+                    return len(batch)
                 except psycopg.errors.UniqueViolation:  # rolled back; now skip the stored ones
                     async with conn.transaction():
                         await conn.execute(_STAGING)
                         await _copy(conn, batch, _STAGED)
                         cur = await conn.execute(_MOVE)
                         row = await cur.fetchone()
-                    inserted = int(row[0]) if row else 0
+                    return int(row[0]) if row else 0
         except psycopg.Error as exc:
             raise StorageError(f"storing {len(batch)} orders failed: {exc}") from exc
-        return AddResult(inserted=inserted, duplicates=len(orders) - inserted)
 
     async def _read(self, query: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
         """Run a read-only query. A pooled connection the server closed meanwhile (a restart)
         fails once; reads are safe to repeat, so one retry on a fresh connection hides it."""
+        with tracing.span("orders read", kind="client", attributes=_DB):
+            return await self._read_once_or_twice(query, params)
+
+    async def _read_once_or_twice(
+        self, query: str, params: tuple[object, ...]
+    ) -> list[tuple[Any, ...]]:
         for attempt in (1, 2):
             try:
                 async with self._pool.connection() as conn:

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "hexmarket_outbox"
 
 _CLAIM = """
-SELECT id, event_id, topic, key, payload FROM outbox
+SELECT id, event_id, topic, key, payload, traceparent FROM outbox
 WHERE sent_at IS NULL
 ORDER BY id
 LIMIT %s
@@ -88,6 +88,7 @@ class PgOutboxRelay:
                             topic=str(row[2]),
                             key=str(row[3]),
                             payload=bytes(row[4]),
+                            traceparent=None if row[5] is None else str(row[5]),
                         )
                         for row in rows
                     ],

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import attrs
 
+from core import tracing
 from core.errors import BrokerUnavailable, StorageError
-from core.ports.audit import OutboxRelayStore
+from core.ports.audit import OutboxRelayStore, PendingEvent
 from core.ports.bus import EventPublisher, OutgoingMessage
 from core.retry import Backoff, RetryHook, first_of, no_retry_hook, wait_or_stop
+from core.tracing import Carrier
 
 log = logging.getLogger(__name__)
 
@@ -87,17 +90,65 @@ class OutboxRelay:
             records = list(batch.records)
             if not records:
                 return 0
-            by_topic: dict[str, list[OutgoingMessage]] = {}
-            for record in records:
-                by_topic.setdefault(record.topic, []).append(
-                    OutgoingMessage(data=record.payload, key=record.key)
-                )
-            for topic, messages in by_topic.items():
-                await self._publisher.publish(topic, messages)
+            tracer = tracing.tracer()
+            if tracer is None:
+                await self._publish(records)
+            else:
+                await self._publish_traced(tracer, records)
             await batch.mark_sent()
         self.stats.published += len(records)
         self.stats.rounds += 1
         return len(records)
+
+    async def _publish(
+        self, records: list[PendingEvent], headers: Sequence[Carrier] | None = None
+    ) -> None:
+        """Publish ``records`` grouped by topic, in order; ``headers``: each one's."""
+        by_topic: dict[str, list[OutgoingMessage]] = {}
+        for index, record in enumerate(records):
+            by_topic.setdefault(record.topic, []).append(
+                OutgoingMessage(
+                    data=record.payload,
+                    key=record.key,
+                    headers={} if headers is None else headers[index],
+                )
+            )
+        for topic, messages in by_topic.items():
+            await self._publisher.publish(topic, messages)
+
+    async def _publish_traced(self, tracer: tracing.Tracer, records: list[PendingEvent]) -> None:
+        """``_publish`` continuing each record's trace: a ``create`` span per record, child
+        of the change that wrote it and open until the broker acknowledged it, whose context
+        the message carries; all within one ``relay`` span linked to those changes."""
+        parents = [{tracing.TRACEPARENT: r.traceparent} if r.traceparent else {} for r in records]
+        with tracer.span(
+            "relay outbox",
+            attributes={"messaging.batch.message_count": len(records)},
+            links=parents,
+        ):
+            creates = [
+                tracer.start(
+                    f"create {record.topic}",
+                    kind="producer",
+                    parent=parent,
+                    attributes={
+                        "messaging.operation.type": "create",
+                        "messaging.destination.name": record.topic,
+                        "messaging.message.id": record.key,
+                    },
+                )
+                if parent
+                else None
+                for record, parent in zip(records, parents, strict=True)
+            ]
+            try:
+                await self._publish(
+                    records, [{} if span is None else span.headers() for span in creates]
+                )
+            finally:
+                for span in creates:
+                    if span is not None:
+                        span.end()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until ``stop`` is set, backing off (with jitter) while a server is down.

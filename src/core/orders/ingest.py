@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from core import tracing
 from core.errors import InfrastructureError, MessageRefused
 from core.orders.model import Order
 from core.orders.parsing import OrderParser, Rejection, parse_order
@@ -401,20 +402,23 @@ class OrderConsumer:
     ) -> bool:
         """Store ``batch``, wait for the previous batch's handling to end, then acknowledge
         ``batch``; False if stopped before it was stored."""
-        report = await self._retry(
-            "store batch", functools.partial(self._ingest.store, batch), stop
-        )
-        if previous is not None:
-            await asyncio.wait([previous])  # its outcome is the loop's to raise
-        if report is None:
-            log.info(
-                "stopping with %d unacknowledged messages (redelivered later)",
-                len(batch.deliveries),
+        headers = (d.headers for d in batch.deliveries)
+        with tracing.process_span(self._topic, self._group, headers, len(batch.deliveries)):
+            report = await self._retry(
+                "store batch", functools.partial(self._ingest.store, batch), stop
             )
-            return False
-        acked = await self._retry(
-            "ack", functools.partial(_ack, subscription, batch.deliveries), stop
-        )
+            if previous is not None:
+                await asyncio.wait([previous])  # its outcome is the loop's to raise
+            if report is None:
+                log.info(
+                    "stopping with %d unacknowledged messages (redelivered later)",
+                    len(batch.deliveries),
+                )
+                return False
+            with tracing.span(f"ack {self._topic}", attributes=tracing.SETTLE):
+                acked = await self._retry(
+                    "ack", functools.partial(_ack, subscription, batch.deliveries), stop
+                )
         if acked is None:
             # The orders are stored; redelivery will count them as duplicates.
             log.info("stopping before the ack of a stored batch (duplicates on restart)")

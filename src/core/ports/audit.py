@@ -75,13 +75,16 @@ class LogStore(Protocol):
 @attrs.frozen(kw_only=True)
 class PendingEvent:
     """An outbox record waiting for the broker: ``payload`` goes to ``topic`` verbatim, with
-    ``key`` (the event id) as the broker's de-duplication id and partitioning key."""
+    ``key`` (the event id) as the broker's de-duplication id and partitioning key.
+    ``traceparent``: the W3C trace context of the change that recorded it (``None`` when that
+    change was not traced), continued by the relay's publish."""
 
     id: int
     event_id: uuid.UUID
     topic: str
     key: str
     payload: bytes
+    traceparent: str | None = None
 
 
 @attrs.frozen(kw_only=True, slots=True)

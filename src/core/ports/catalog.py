@@ -80,7 +80,8 @@ class Outbox(Protocol):
     async def add(self, events: Sequence[GoodEvent]) -> None:
         """Record ``events`` for publication; they become visible to the relay (and it is
         woken) only when the unit of work commits, and vanish if it rolls back. Adding an
-        event whose ``event_id`` is already recorded raises ``StorageError``."""
+        event whose ``event_id`` is already recorded raises ``StorageError``. Each record
+        keeps the current trace context (``core.tracing.traceparent()``), if any."""
         ...
 
 
