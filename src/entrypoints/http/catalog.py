@@ -32,6 +32,7 @@ from core.catalog.rules import (
 from core.catalog.service import CatalogService
 from core.errors import ValidationError
 from entrypoints.http.decoding import JsonBody
+from entrypoints.http.dependencies import Resolver, catalog_service
 from entrypoints.http.errors import BAD_REQUEST, MUTATION, UNAVAILABLE, error
 from entrypoints.http.fastpath import json_response
 
@@ -332,4 +333,4 @@ ROUTES = [
     )
 ]
 
-DEPENDENCIES = {"catalog": "catalog_service"}
+DEPENDENCIES: dict[str, Resolver] = {"catalog": catalog_service}

@@ -17,6 +17,7 @@ from litestar.params import QueryParameter
 from core.catalog.events import rfc3339
 from core.errors import ValidationError
 from core.ports.audit import MAX_QUERY_LIMIT, LogCursor, LogStore
+from entrypoints.http.dependencies import Resolver, log_store
 from entrypoints.http.errors import BAD_REQUEST, UNAVAILABLE
 
 DEFAULT_LIMIT = 100
@@ -171,4 +172,4 @@ ROUTES = [
     )
 ]
 
-DEPENDENCIES = {"logs": "log_store"}
+DEPENDENCIES: dict[str, Resolver] = {"logs": log_store}

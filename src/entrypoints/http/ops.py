@@ -18,6 +18,7 @@ from litestar.types import ASGIApp
 from core.catalog.service import CatalogService
 from entrypoints import metrics, probes
 from entrypoints.container import Container, resolve
+from entrypoints.http.dependencies import Resolver
 from entrypoints.http.errors import CODE_INTERNAL, ErrorOut, envelope
 from entrypoints.http.fastpath import BytesResponse
 
@@ -181,5 +182,5 @@ async def _watch_use_cases(services: dict[str, Any]) -> None:
 
 
 ROUTES = [health, ready, prometheus_metrics]
-DEPENDENCIES: dict[str, str] = {}
+DEPENDENCIES: dict[str, Resolver] = {}
 STARTUP = [_watch_use_cases]
