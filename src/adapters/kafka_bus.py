@@ -666,3 +666,17 @@ def _headers(raw: Any) -> list[tuple[str, str | bytes | None]]:
         return []
     items = raw.items() if isinstance(raw, dict) else raw
     return [(str(k), v) for k, v in items]
+
+
+async def probe(bootstrap_servers: str, within: float) -> None:
+    """Return if a broker of ``bootstrap_servers`` answers ``KafkaEventBus.ping`` (lists the
+    topics), on clients of its own, else raise ``BrokerUnavailable``."""
+    bus = KafkaEventBus(
+        bootstrap_servers,
+        client_id="hexmarket-probe",
+        extra_config={"socket.timeout.ms": max(1, int(within * 1000))},
+    )
+    try:
+        await bus.ping()
+    finally:
+        await bus.close()

@@ -469,3 +469,14 @@ def _provisioning_failure(stream: str, limits: Mapping[str, Any], exc: APIError)
             " raise the server's jetstream max_file_store"
         )
     return f"cannot provision stream {stream}: {said}"
+
+
+async def probe(url: str, within: float) -> None:
+    """Return if the NATS server at ``url`` answers ``NatsEventBus.ping`` (JetStream enabled)
+    within about ``within`` seconds, on a connection of its own, else raise
+    ``BrokerUnavailable``."""
+    bus = NatsEventBus(url, connect_timeout=within, publish_timeout=within)
+    try:
+        await bus.ping()
+    finally:
+        await bus.close()
