@@ -283,6 +283,10 @@ class NatsEventBus:
         js = await self._context()
         try:
             await js.account_info()
+        except (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError) as exc:
+            raise BrokerUnavailable(
+                "JetStream is not enabled (start nats-server with -js)"
+            ) from exc
         except (nats.errors.Error, TimeoutError) as exc:
             raise BrokerUnavailable(f"JetStream not answering: {exc!r}") from exc
 
