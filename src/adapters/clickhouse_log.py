@@ -283,3 +283,23 @@ def _event(row: Sequence[Any]) -> GoodEvent:
         before_name=before_name,
         before_description=before_description,
     )
+
+
+async def probe(url: str, within: float) -> None:
+    """Return if the ClickHouse server at ``url`` answers ``SELECT 1`` (what
+    ``ClickHouseLogStore.ping`` asks) within about ``within`` seconds, on a client of its own
+    that creates nothing, else raise ``LogStoreError``."""
+
+    def check() -> None:
+        client = clickhouse_connect.get_client(
+            dsn=url, connect_timeout=within, send_receive_timeout=within
+        )
+        try:
+            client.command("SELECT 1")
+        finally:
+            client.close()
+
+    try:
+        await asyncio.to_thread(check)
+    except (ClickHouseError, OSError) as exc:
+        raise LogStoreError(" ".join(str(exc).split())) from exc

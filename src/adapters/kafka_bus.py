@@ -702,3 +702,17 @@ def _send_attributes(topic: str, count: int) -> dict[str, str | int]:
         "messaging.destination.name": topic,
         "messaging.batch.message_count": count,
     }
+
+
+async def probe(bootstrap_servers: str, within: float) -> None:
+    """Return if a broker of ``bootstrap_servers`` answers ``KafkaEventBus.ping`` (lists the
+    topics), on clients of its own, else raise ``BrokerUnavailable``."""
+    bus = KafkaEventBus(
+        bootstrap_servers,
+        client_id="hexmarket-probe",
+        extra_config={"socket.timeout.ms": max(1, int(within * 1000))},
+    )
+    try:
+        await bus.ping()
+    finally:
+        await bus.close()

@@ -295,6 +295,10 @@ class NatsEventBus:
         js = await self._context()
         try:
             await js.account_info()
+        except (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError) as exc:
+            raise BrokerUnavailable(
+                "JetStream is not enabled (start nats-server with -js)"
+            ) from exc
         except (nats.errors.Error, TimeoutError) as exc:
             raise BrokerUnavailable(f"JetStream not answering: {exc!r}") from exc
 
@@ -490,3 +494,14 @@ def _send_attributes(topic: str, count: int) -> dict[str, str | int]:
         "messaging.destination.name": topic,
         "messaging.batch.message_count": count,
     }
+
+
+async def probe(url: str, within: float) -> None:
+    """Return if the NATS server at ``url`` answers ``NatsEventBus.ping`` (JetStream enabled)
+    within about ``within`` seconds, on a connection of its own, else raise
+    ``BrokerUnavailable``."""
+    bus = NatsEventBus(url, connect_timeout=within, publish_timeout=within)
+    try:
+        await bus.ping()
+    finally:
+        await bus.close()

@@ -236,3 +236,13 @@ class RedisCache:
             await self._client.ping()
         except (RedisError, OSError) as exc:
             raise CacheUnavailable(f"redis ping failed: {exc}") from exc
+
+
+async def probe(url: str, within: float) -> None:
+    """Return if the Redis server at ``url`` answers ``RedisCache.ping`` within about
+    ``within`` seconds, on a client of its own (closed after), else raise ``CacheUnavailable``."""
+    client: Redis = Redis.from_url(url, socket_connect_timeout=within, socket_timeout=within)
+    try:
+        await RedisCache(client=client, prefix="").ping()
+    finally:
+        await client.aclose()

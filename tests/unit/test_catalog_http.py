@@ -145,12 +145,12 @@ async def test_an_already_removed_good_is_not_found(client: AsyncTestClient[Any]
             b'{"name": "a", "colour": 1}',
             {"colour": "unknown field"},
         ),
-        ("POST", "/good/create?projectId=1", b'{"name": 5}', {"name": "Expected `str`, got `int`"}),
+        ("POST", "/good/create?projectId=1", b'{"name": 5}', {"name": "must be text"}),
         (
             "POST",
             "/good/create?projectId=1",
             b'{"name": null}',
-            {"name": "Expected `str`, got `null`"},
+            {"name": "must be text"},
         ),
         ("POST", "/good/create?projectId=1", b'{"description": "x"}', {"name": "is required"}),
         (

@@ -73,6 +73,9 @@ class MemoryCatalogStore:
         self.outbox_signal = asyncio.Event()
         """Set whenever a commit added outbox records; a relay clears it before reading."""
 
+    async def ping(self) -> None:
+        return None  # process memory always answers
+
     def unit_of_work(self) -> MemoryCatalogUnitOfWork:
         return MemoryCatalogUnitOfWork(self)
 

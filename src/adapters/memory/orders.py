@@ -79,3 +79,6 @@ class MemoryOrderRepository:
     async def count(self) -> int:
         self._check()
         return len(self._orders)
+
+    async def ping(self) -> None:
+        self._check()

@@ -76,6 +76,13 @@ class PgCatalogStore:
         self.topic = topic
         self.acquire_timeout = acquire_timeout
 
+    async def ping(self) -> None:
+        try:
+            async with self.pool.connection(timeout=self.acquire_timeout) as conn:
+                await conn.execute("SELECT 1")
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise StorageError(f"PostgreSQL not answering: {exc}") from exc
+
     def unit_of_work(self) -> PgCatalogUnitOfWork:
         return PgCatalogUnitOfWork(self)
 

@@ -232,6 +232,9 @@ class PgOrderRepository:
         rows = await self._read("SELECT count(*) FROM orders", ())
         return int(rows[0][0])
 
+    async def ping(self) -> None:
+        await self._read("SELECT 1", ())
+
 
 def _compact(document: str) -> bytes:
     """The document without insignificant whitespace; strings and key order untouched."""

@@ -50,6 +50,9 @@ async def priorities(store: CatalogStore) -> dict[int, int]:
 
 
 class CatalogStoreContract:
+    async def test_ping_answers_when_reachable(self, harness: CatalogHarness) -> None:
+        await harness.store.ping()
+
     async def test_the_seeded_project_exists(self, harness: CatalogHarness) -> None:
         async with harness.store.unit_of_work() as uow:
             projects = await uow.projects.list()

@@ -268,6 +268,9 @@ def _decoded(body: bytes | None) -> Any:
 class OrderRepositoryContract:
     """Behaviour every ``OrderRepository`` must show. Needs an ``order_repository`` fixture."""
 
+    async def test_ping_answers_when_reachable(self, order_repository: OrderRepository) -> None:
+        await order_repository.ping()
+
     async def test_empty_repository(self, order_repository: OrderRepository) -> None:
         assert await order_repository.get("missing") is None
         assert await order_repository.newest(10) == []

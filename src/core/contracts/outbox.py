@@ -15,7 +15,7 @@ import pytest
 
 from core.catalog.events import GoodEvent
 from core.contracts.logstore import event
-from core.ports.audit import OutboxRelayStore
+from core.ports.audit import OutboxBacklog, OutboxRelayStore
 from core.ports.catalog import CatalogStore
 
 
@@ -113,3 +113,20 @@ class OutboxRelayStoreContract:
         assert await outbox.relay.prune_sent(0, 100) == 3
         assert await outbox.relay.prune_sent(0, 100) == 0
         assert await unsent(outbox) == events[5:]  # unsent records are never pruned
+
+    async def test_the_backlog_counts_the_unsent_records_and_ages_the_oldest(
+        self, outbox: OutboxPair
+    ) -> None:
+        assert await outbox.relay.backlog() == OutboxBacklog(pending=0, oldest_age=None)
+        await write(outbox, [event(good_id=i) for i in range(3)])
+        backlog = await outbox.relay.backlog()
+        assert backlog.pending == 3
+        assert backlog.oldest_age is not None
+        assert backlog.oldest_age >= 0
+        async with outbox.relay.claim(2) as batch:
+            await batch.mark_sent()
+        assert (await outbox.relay.backlog()).pending == 1
+        async with outbox.relay.claim(2) as batch:
+            assert (await outbox.relay.backlog()).pending == 1  # held, not yet sent
+            await batch.mark_sent()
+        assert await outbox.relay.backlog() == OutboxBacklog(pending=0, oldest_age=None)

@@ -109,6 +109,10 @@ class CatalogUnitOfWork(Protocol):
 
 
 class CatalogStore(Protocol):
+    async def ping(self) -> None:
+        """Return if the store answers (one trivial round trip), else raise ``StorageError``."""
+        ...
+
     def unit_of_work(self) -> CatalogUnitOfWork:
         """A fresh unit of work; enter it with ``async with``. One per use-case call."""
         ...

@@ -72,6 +72,11 @@ class OrderRepository(Protocol):
         """How many orders are stored."""
         ...
 
+    async def ping(self) -> None:
+        """Return if the repository answers (one trivial round trip), else raise
+        ``StorageError``."""
+        ...
+
 
 class DeadLetterStore(Protocol):
     """The last resort for dead letters the broker refuses even in their bounded form."""

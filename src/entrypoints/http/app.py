@@ -1,7 +1,8 @@
 """The Litestar application factory. Litestar does not know dependency-injector: at start-up
 the factory resolves, once, the services each route module asks for (``DEPENDENCIES``: handler
-parameter name -> container provider name) and hands them to handlers through Litestar
-``Provide`` callables. Handlers stay thin: decode, call the use case, encode."""
+parameter name -> a typed resolver of ``entrypoints.http.dependencies``) and hands them to
+handlers through Litestar ``Provide`` callables. Handlers stay thin: decode, call the use case,
+encode."""
 
 from __future__ import annotations
 
@@ -19,16 +20,17 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
-from entrypoints.container import Container, resolve
+from entrypoints.container import Container
 from entrypoints.http import edge
 from entrypoints.http.auth import guards
+from entrypoints.http.dependencies import Resolver
 from entrypoints.http.errors import EXCEPTION_HANDLERS
 from entrypoints.http.front import FrontedLitestar, HotRoutes
 from entrypoints.http.orders import ORDER_HEADERS
 from entrypoints.http.schema import LocalSwaggerUI, not_found_envelope, refine
 from entrypoints.metrics import latency_middleware
 
-# Each route module exposes ROUTES (handlers / routers) and DEPENDENCIES (name -> provider).
+# Each route module exposes ROUTES (handlers / routers) and DEPENDENCIES (name -> resolver).
 # Optional: STARTUP, a list of async callables taking the resolved services dict.
 ROUTE_MODULES: tuple[str, ...] = (
     "entrypoints.http.ops",
@@ -67,7 +69,7 @@ def _version() -> str:
 def create_app(container: Container, *, debug: bool = False) -> Litestar:
     modules = _modules()
     route_handlers: list[Any] = []
-    wanted: dict[str, str] = {}
+    wanted: dict[str, Resolver] = {}
     startups: list[Callable[[dict[str, Any]], Any]] = []
     services: dict[str, Any] = {}  # filled at start-up, read by the ``Provide`` callables
     for module in modules:
@@ -77,12 +79,7 @@ def create_app(container: Container, *, debug: bool = False) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services.update(
-            {
-                name: await resolve(getattr(container, provider)())
-                for name, provider in wanted.items()
-            }
-        )
+        services.update({name: await resolved(container) for name, resolved in wanted.items()})
         app.state.services = services
         app.state.container = container
         for startup in startups:

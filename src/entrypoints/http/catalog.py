@@ -1,26 +1,24 @@
 """Catalog routes, both dialects: ``/good...`` with ``projectId`` and ``/item...`` with
 ``campaignId``, served by the same handlers. Handlers decode, call ``CatalogService``, encode.
 
-Bodies are decoded strictly (unknown fields are refused, naming them); every decoding problem
-becomes a 400 in the error envelope with ``details`` naming the field as the client spells it.
+Bodies are decoded by ``entrypoints.http.decoding`` (``JsonBody``): strictly, every problem a
+400 in the error envelope with ``details`` naming each field as the client spells it. The
+project of a route (``projectId`` / ``campaignId``) and the good it addresses are Litestar
+dependencies (``chosen_project``, ``addressed_good``), declared once for every route.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
+import attrs
 import msgspec
-from litestar import Request, Response, Router, delete, get, patch, post
-from litestar.di import NamedDependency
-from litestar.exceptions import ClientException, HTTPException
+from litestar import Request, Router, delete, get, patch, post
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 from litestar.types import ASGIApp
-from litestar.utils.scope.state import ScopeState
 
 from core.catalog.models import Good, GoodsPage, Project
 from core.catalog.rules import (
@@ -30,20 +28,12 @@ from core.catalog.rules import (
     NAME_MAX,
     NAME_PATTERN,
     PRIORITY_MAX,
-    clean_description,
-    clean_name,
 )
 from core.catalog.service import CatalogService
 from core.errors import ValidationError
-from entrypoints.http.errors import (
-    BAD_REQUEST,
-    CODE_VALIDATION,
-    EXCEPTION_HANDLERS,
-    MUTATION,
-    UNAVAILABLE,
-    envelope,
-    error,
-)
+from entrypoints.http.decoding import JsonBody
+from entrypoints.http.dependencies import Resolver, catalog_service
+from entrypoints.http.errors import BAD_REQUEST, MUTATION, UNAVAILABLE, error
 from entrypoints.http.fastpath import json_response
 
 # --- bodies ----------------------------------------------------------------------------------
@@ -75,9 +65,6 @@ class ReprioritizeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel
 
 class ProjectBody(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
-
-
-_Body = TypeVar("_Body", bound=msgspec.Struct)
 
 
 # --- responses -------------------------------------------------------------------------------
@@ -172,58 +159,23 @@ CampaignIdQuery = Annotated[
 ]
 GoodIdQuery = Annotated[int, QueryParameter(name="id", description="The good.")]
 
-_QUERY_NAMES = {"project_id": "projectId", "campaign_id": "campaignId", "good_id": "id"}
+
+@attrs.frozen
+class GoodRef:
+    """The good a request addresses: ``id`` and the project, in either dialect."""
+
+    good_id: int
+    project_id: int
 
 
-_AT_PATH = re.compile(r"^(.*) - at `\$\.([^`.\[]+)")
-
-
-_MISSING_FIELD = re.compile(r"Object missing required field `([^`]*)`")
-
-
-async def _strict(request: Request[Any, Any, Any], body_type: type[_Body]) -> _Body:
-    """The body decoded again without type coercion: Litestar's own decoding turns the
-    string ``"2"`` into the integer ``2``; the contract says wrong types are a 400. A number
-    with a zero fraction (``2.0``) is an integer, as JSON Schema's ``integer`` says; ``2.5``
-    is not."""
-    body = await request.body()
-    try:
-        return msgspec.json.decode(body, type=body_type, strict=True)
-    except msgspec.ValidationError as exc:
-        document = msgspec.json.decode(body)  # valid JSON: Litestar decoded it already
-        if isinstance(document, dict) and any(_integral(v) for v in document.values()):
-            whole = {k: int(v) if _integral(v) else v for k, v in document.items()}
-            with contextlib.suppress(msgspec.ValidationError):
-                return msgspec.convert(whole, type=body_type, strict=True)
-        missing, found = _MISSING_FIELD.search(str(exc)), _AT_PATH.match(str(exc))
-        if missing:
-            field, reason = missing.group(1), "is required"
-        elif found:
-            field, reason = found.group(2), found.group(1)
-        else:
-            field, reason = "body", str(exc)
-        raise ValidationError(details={field: reason}) from exc
-
-
-def _integral(value: object) -> bool:
-    return isinstance(value, float) and value.is_integer()
-
-
-def _unknown_fields(body: bytes, body_type: type[msgspec.Struct]) -> list[str]:
-    """Every top-level key of the JSON object ``body`` that ``body_type`` does not know
-    (msgspec stops at the first; the contract names them all)."""
-    try:
-        document = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return []
-    if not isinstance(document, dict):
-        return []
-    known = {f.encode_name for f in msgspec.structs.fields(body_type)}
-    return [str(key) for key in document if key not in known]
-
-
-def _project(request: Request[Any, Any, Any], project_id: int | None, campaign: int | None) -> int:
-    if project_id is not None and campaign is not None and project_id != campaign:
+def chosen_project(
+    request: Request[Any, Any, Any],
+    project_id: ProjectIdQuery = None,
+    campaign_id: CampaignIdQuery = None,
+) -> int:
+    """The project of a catalog route, named ``projectId`` or ``campaignId`` (either dialect's
+    name on either path; both at once must agree)."""
+    if project_id is not None and campaign_id is not None and project_id != campaign_id:
         # Both dialects' names at once: which project was meant is a guess we do not make.
         raise ValidationError(
             details={
@@ -231,11 +183,16 @@ def _project(request: Request[Any, Any, Any], project_id: int | None, campaign: 
                 "campaignId": "disagrees with projectId",
             }
         )
-    chosen = project_id if project_id is not None else campaign
+    chosen = project_id if project_id is not None else campaign_id
     if chosen is None:
         field = "campaignId" if request.url.path.startswith("/item") else "projectId"
         raise ValidationError(details={field: "is required"})
     return chosen
+
+
+def addressed_good(good_id: GoodIdQuery, project: NamedDependency[int]) -> GoodRef:
+    """The good of an update, remove or reprioritize: ``id`` in ``project``."""
+    return GoodRef(good_id=good_id, project_id=project)
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -250,16 +207,16 @@ _MISSING = {**_WRITE, 404: error("No such good in that project, or removed")}
     status_code=200,
     summary="Create a good at the end of the priority order",
     responses={**_WRITE, 404: error("No such project")},
+    dto=JsonBody[GoodBody],
+    return_dto=None,
 )
 async def create_good(
-    request: Request[Any, Any, Any],
     catalog: NamedDependency[CatalogService],
     data: JSONBody[GoodBody],
-    project_id: ProjectIdQuery = None,
-    campaign_id: CampaignIdQuery = None,
+    project: NamedDependency[int],
 ) -> GoodOut:
     good = await catalog.create_good(
-        project_id=_project(request, project_id, campaign_id),
+        project_id=project,
         name=data.name,
         description="" if data.description is msgspec.UNSET else data.description,
     )
@@ -270,22 +227,21 @@ async def create_good(
     ["/good/update", "/item/update"],
     summary="Rename a good and optionally replace its description",
     responses=_MISSING,
+    dto=JsonBody[GoodBody],
+    return_dto=None,
 )
 async def update_good(
-    request: Request[Any, Any, Any],
     catalog: NamedDependency[CatalogService],
     data: JSONBody[GoodBody],
-    good_id: GoodIdQuery,
-    project_id: ProjectIdQuery = None,
-    campaign_id: CampaignIdQuery = None,
+    good: NamedDependency[GoodRef],
 ) -> GoodOut:
-    good = await catalog.update_good(
-        good_id=good_id,
-        project_id=_project(request, project_id, campaign_id),
+    updated = await catalog.update_good(
+        good_id=good.good_id,
+        project_id=good.project_id,
         name=data.name,
         description=None if data.description is msgspec.UNSET else data.description,
     )
-    return good_out(good)
+    return good_out(updated)
 
 
 @delete(
@@ -295,15 +251,9 @@ async def update_good(
     responses=_MISSING,
 )
 async def remove_good(
-    request: Request[Any, Any, Any],
-    catalog: NamedDependency[CatalogService],
-    good_id: GoodIdQuery,
-    project_id: ProjectIdQuery = None,
-    campaign_id: CampaignIdQuery = None,
+    catalog: NamedDependency[CatalogService], good: NamedDependency[GoodRef]
 ) -> RemovedOut:
-    removed = await catalog.remove_good(
-        good_id=good_id, project_id=_project(request, project_id, campaign_id)
-    )
+    removed = await catalog.remove_good(good_id=good.good_id, project_id=good.project_id)
     return RemovedOut(id=removed.id, campaign_id=removed.project_id, removed=True)
 
 
@@ -312,19 +262,17 @@ async def remove_good(
     summary="Move a good to a new priority; the goods at or after it move up by one",
     description="Returns every good whose priority changed, the target included.",
     responses=_MISSING,
+    dto=JsonBody[ReprioritizeBody],
+    return_dto=None,
 )
 async def reprioritize_good(
-    request: Request[Any, Any, Any],
     catalog: NamedDependency[CatalogService],
     data: JSONBody[ReprioritizeBody],
-    good_id: GoodIdQuery,
-    project_id: ProjectIdQuery = None,
-    campaign_id: CampaignIdQuery = None,
+    good: NamedDependency[GoodRef],
 ) -> PrioritiesOut:
-    data = await _strict(request, ReprioritizeBody)
     changes = await catalog.reprioritize_good(
-        good_id=good_id,
-        project_id=_project(request, project_id, campaign_id),
+        good_id=good.good_id,
+        project_id=good.project_id,
         new_priority=data.new_priority,
     )
     return PrioritiesOut(priorities=[PriorityOut(id=c.id, priority=c.priority) for c in changes])
@@ -351,88 +299,19 @@ async def list_projects(catalog: NamedDependency[CatalogService]) -> ProjectsOut
     return ProjectsOut(projects=[project_out(p) for p in await catalog.list_projects()])
 
 
-@post("/project/create", status_code=200, summary="Create a project", responses=_WRITE)
+@post(
+    "/project/create",
+    status_code=200,
+    summary="Create a project",
+    responses=_WRITE,
+    dto=JsonBody[ProjectBody],
+    return_dto=None,
+)
 async def create_project(
     catalog: NamedDependency[CatalogService], data: JSONBody[ProjectBody]
 ) -> ProjectOut:
     return project_out(await catalog.create_project(name=data.name))
 
-
-# --- decoding errors -------------------------------------------------------------------------
-
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
-_MISSING_PARAMETER = re.compile(r"Missing required \w+ parameter '([^']+)'")
-
-
-def decoding_details(
-    exc: ClientException, body: bytes | None = None, body_type: type[msgspec.Struct] | None = None
-) -> dict[str, str]:
-    """``details`` naming each offending field as the client spells it. With the request's
-    ``body`` and its ``body_type``, every unknown field is named, not only the first."""
-    details: dict[str, str] = {}
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    for item in extra:
-        if not isinstance(item, dict):
-            continue
-        message, key = str(item.get("message", "invalid")), str(item.get("key") or "body")
-        unknown = _UNKNOWN_FIELD.search(message)
-        missing = _MISSING_FIELD.search(message)
-        if unknown:
-            details[unknown.group(1)] = "unknown field"
-            if body is not None and body_type is not None:
-                details.update(dict.fromkeys(_unknown_fields(body, body_type), "unknown field"))
-        elif missing and key == "data":
-            details[missing.group(1)] = "is required"
-        elif key in _RULES and ("matching regex" in message or "length >= 1" in message):
-            details[key] = _rule_reason(key, body)
-        elif key == "data":
-            absent = isinstance(exc.__cause__, msgspec.ValidationError) and "`data`" in str(
-                exc.__cause__
-            )
-            details["body"] = "a JSON object is required" if absent else message
-        else:
-            details[_QUERY_NAMES.get(key, key)] = message
-    if not details:
-        missing = _MISSING_PARAMETER.search(str(exc.detail))
-        if missing:
-            details[missing.group(1)] = "is required"
-        else:
-            details["body"] = f"malformed JSON: {exc.detail}"
-    return details
-
-
-_RULES: dict[str, Callable[[str], str]] = {"name": clean_name, "description": clean_description}
-
-
-def _rule_reason(field: str, body: bytes | None) -> str:
-    """The catalog rule's own reason for a value its OpenAPI ``pattern`` refused."""
-    try:
-        value = msgspec.json.decode(body or b"{}").get(field)
-        _RULES[field](value)
-    except ValidationError as exc:
-        return exc.details.get(field, "invalid")
-    except Exception:  # not an object, or not a string: the pattern's words are as good
-        return "invalid"
-    return "invalid"
-
-
-def _client_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    if exc.status_code != 400 or not isinstance(exc, ClientException):
-        handler = EXCEPTION_HANDLERS[HTTPException]
-        response: Response[dict[str, Any]] = handler(request, exc)
-        return response
-    body = ScopeState.from_scope(request.scope).body  # the bytes Litestar already read
-    body_type = _BODY_TYPES.get(getattr(request.route_handler.fn, "__name__", ""))
-    details = decoding_details(exc, body if isinstance(body, bytes) else None, body_type)
-    return envelope(400, CODE_VALIDATION, "errors.common.validation", details)
-
-
-_BODY_TYPES: dict[str, type[msgspec.Struct]] = {
-    create_good.fn.__name__: GoodBody,
-    update_good.fn.__name__: GoodBody,
-    reprioritize_good.fn.__name__: ReprioritizeBody,
-    create_project.fn.__name__: ProjectBody,
-}
 
 ROUTES = [
     Router(
@@ -447,8 +326,11 @@ ROUTES = [
             create_project,
         ],
         tags=["catalog"],
-        exception_handlers={HTTPException: _client_error},
+        dependencies={
+            "project": Provide(chosen_project, sync_to_thread=False),
+            "good": Provide(addressed_good, sync_to_thread=False),
+        },
     )
 ]
 
-DEPENDENCIES = {"catalog": "catalog_service"}
+DEPENDENCIES: dict[str, Resolver] = {"catalog": catalog_service}

@@ -21,6 +21,7 @@ from litestar.status_codes import (
 from litestar.types import ExceptionHandlersMap
 
 from core.errors import Conflict, DomainError, InfrastructureError, NotFound, ValidationError
+from entrypoints.http.decoding import request_details
 
 log = logging.getLogger(__name__)
 
@@ -89,26 +90,12 @@ def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[
     return envelope(status, code, message, details)
 
 
-def _validation_details(exc: LitestarValidation) -> dict[str, str]:
-    details: dict[str, str] = {}
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    for item in extra:
-        if isinstance(item, dict):
-            key = str(item.get("key") or item.get("source") or "body")
-            details[key] = str(item.get("message", "invalid"))
-    if not details:
-        details["request"] = str(exc.detail)
-    return details
-
-
-def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     if isinstance(exc, LitestarValidation):
-        return envelope(
-            HTTP_400_BAD_REQUEST,
-            CODE_VALIDATION,
-            "errors.common.validation",
-            _validation_details(exc),
-        )
+        # a parameter refused before the handler ran: ``decoding`` says which and why
+        problems = exc.extra if isinstance(exc.extra, list) else []
+        details = request_details(request, problems) or {"request": "is not valid"}
+        return envelope(HTTP_400_BAD_REQUEST, CODE_VALIDATION, "errors.common.validation", details)
     status = exc.status_code
     if status >= 500:
         log.error("server error: %s", exc.detail)

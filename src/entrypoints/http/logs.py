@@ -4,28 +4,21 @@ project, good, event type and time, keyset-paged (``before``: the previous page'
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
-from litestar import Request, Response, Router, get
+from litestar import Router, get
 from litestar.di import NamedDependency
-from litestar.exceptions import ClientException, HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
 from core.catalog.events import rfc3339
 from core.errors import ValidationError
 from core.ports.audit import MAX_QUERY_LIMIT, LogCursor, LogStore
-from entrypoints.http.errors import (
-    BAD_REQUEST,
-    CODE_VALIDATION,
-    EXCEPTION_HANDLERS,
-    UNAVAILABLE,
-    envelope,
-)
+from entrypoints.http.dependencies import Resolver, log_store
+from entrypoints.http.errors import BAD_REQUEST, UNAVAILABLE
 
 DEFAULT_LIMIT = 100
 
@@ -171,32 +164,12 @@ def parse_cursor(text: str) -> LogCursor:
         ) from None
 
 
-_QUERY_NAMES = {"project_id": "projectId", "good_id": "id", "types": "type"}
-_MISSING_PARAMETER = re.compile(r"parameter '([^']+)'")
-
-
-def _client_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    if exc.status_code != 400 or not isinstance(exc, ClientException):
-        handler = EXCEPTION_HANDLERS[HTTPException]
-        response: Response[dict[str, Any]] = handler(request, exc)
-        return response
-    details: dict[str, str] = {}
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if isinstance(item, dict):
-            key = str(item.get("key") or "query")
-            details[_QUERY_NAMES.get(key, key)] = str(item.get("message", "invalid"))
-    if not details:
-        details["query"] = str(exc.detail)
-    return envelope(400, CODE_VALIDATION, "errors.common.validation", details)
-
-
 ROUTES = [
     Router(
         path="/",
         route_handlers=[list_logs],
         # LogStoreError is an InfrastructureError: the app's table answers 503 + Retry-After
-        exception_handlers={HTTPException: _client_error},
     )
 ]
 
-DEPENDENCIES = {"logs": "log_store"}
+DEPENDENCIES: dict[str, Resolver] = {"logs": log_store}

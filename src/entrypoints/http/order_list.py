@@ -16,6 +16,7 @@ from litestar.params import QueryParameter
 
 from core.orders.queries import OrderQueries
 from core.ports.orders import MAX_RECENT
+from entrypoints.http.dependencies import Resolver, order_queries
 from entrypoints.http.errors import BAD_REQUEST, UNAVAILABLE
 from entrypoints.http.schema import ORDER_UID_PATTERN
 
@@ -99,4 +100,4 @@ async def list_orders(
 
 
 ROUTES = [list_orders]
-DEPENDENCIES = {"orders": "order_queries"}
+DEPENDENCIES: dict[str, Resolver] = {"orders": order_queries}

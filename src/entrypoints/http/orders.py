@@ -24,6 +24,7 @@ from litestar.types import ASGIApp
 from core.errors import InfrastructureError
 from core.orders.queries import OrderQueries
 from entrypoints import metrics
+from entrypoints.http import dependencies
 from entrypoints.http.errors import UNAVAILABLE, error
 from entrypoints.http.fastpath import (
     BytesResponse,
@@ -99,5 +100,8 @@ async def watch_order_cache(services: dict[str, Any]) -> None:
 
 
 ROUTES = [get_order]
-DEPENDENCIES = {"orders": "order_queries", "settings": "settings"}
+DEPENDENCIES: dict[str, dependencies.Resolver] = {
+    "orders": dependencies.order_queries,
+    "settings": dependencies.settings,
+}
 STARTUP = [watch_order_cache, warm_order_cache]

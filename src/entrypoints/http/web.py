@@ -10,6 +10,8 @@ from litestar.datastructures import CacheControlHeader
 from litestar.enums import MediaType
 from litestar.static_files import create_static_files_router
 
+from entrypoints.http.dependencies import Resolver
+
 STATIC = Path(__file__).parent / "static"
 
 _index: bytes | None = None
@@ -34,4 +36,4 @@ ROUTES = [
         cache_control=CacheControlHeader(no_cache=True),
     ),
 ]
-DEPENDENCIES: dict[str, str] = {}
+DEPENDENCIES: dict[str, Resolver] = {}

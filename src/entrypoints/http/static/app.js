@@ -220,18 +220,11 @@ const FIELD_TEXT = {
   since: "From", until: "To", type: "Event type",
 };
 
-// The server passes some reasons from its decoder as they are ("Expected `int` >= 1"); they
-// are turned into plain words here, so library wording never reaches the person.
+// The server words its reasons for people ("must be a whole number, 1 or more"); only these
+// read better on the page in other words, or with the number written the local way.
 const REASON_TEXT = [
-  [/^Expected `int` >= (-?\d+)$/, (m) => `must be a whole number, ${m[1]} or more`],
-  [/^Expected `int` <= (-?\d+)$/, (m) => `must be a whole number, at most ${Number(m[1]).toLocaleString()}`],
-  [/^Expected `int( \| null)?`, got `[^`]*`$/, () => "must be a whole number"],
-  [/^Expected `str( \| null)?`, got `[^`]*`$/, () => "must be text"],
-  [/^Expected `str` of length <= (\d+)$/, (m) => `must be at most ${m[1]} characters`],
-  [/^Expected `str` of length >= (\d+)$/, (m) => `must be at least ${m[1]} characters`],
-  [/^Expected `object`, got `[^`]*`$/, () => "must be a JSON object"],
+  [/^must be a whole number, at most (\d+)$/, (m) => `must be a whole number, at most ${Number(m[1]).toLocaleString()}`],
   [/^unknown field$/, () => "is not a field this form knows"],
-  [/^Object missing required field `([^`]*)`$/, (m) => `${FIELD_TEXT[m[1]] || m[1]} is required`],
 ];
 
 function humanReason(reason) {
@@ -239,7 +232,7 @@ function humanReason(reason) {
     const match = pattern.exec(reason);
     if (match) return text(match);
   }
-  return /`/.test(reason) ? "is not valid" : reason;  // any other decoder wording
+  return reason;
 }
 
 const fieldText = (field) => FIELD_TEXT[field] || field;
