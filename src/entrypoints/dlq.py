@@ -20,8 +20,13 @@ from typing import Any, Literal
 
 import click
 
+from adapters.postgres.dead_letters import PgDeadLetterArchive
+from core.errors import BrokerUnavailable
 from core.orders.dlq import DeadLetter, DeadLetterQueue, ReplayReport, Selection
 from core.ports.dead_letters import DeadLetterArchive
+from entrypoints import runtime
+from entrypoints.container import Container, resolve
+from entrypoints.launch import fail, load_settings, run_async
 from entrypoints.settings import Settings
 
 Origin = Literal["broker", "pg", "all"]
@@ -87,6 +92,7 @@ def _archives(settings: Settings, origin: Origin, pool: Any) -> list[DeadLetterA
     archives: list[DeadLetterArchive] = []
     if origin in ("broker", "all"):
         if settings.orders_broker == "nats":
+            # deferred: each broker's client loads only when the settings name that broker
             from adapters.nats_bus import stream_for
             from adapters.nats_dead_letters import NatsDeadLetterArchive
 
@@ -98,6 +104,7 @@ def _archives(settings: Settings, origin: Origin, pool: Any) -> list[DeadLetterA
                 )
             )
         elif settings.orders_broker == "kafka":
+            # deferred: librdkafka (confluent_kafka) loads only when the settings name Kafka
             from adapters.kafka_dead_letters import KafkaDeadLetterArchive
 
             assert settings.kafka_bootstrap_servers is not None
@@ -107,8 +114,6 @@ def _archives(settings: Settings, origin: Origin, pool: Any) -> list[DeadLetterA
                 )
             )
     if pool is not None:
-        from adapters.postgres.dead_letters import PgDeadLetterArchive
-
         archives.append(PgDeadLetterArchive(pool))
     return archives
 
@@ -121,9 +126,6 @@ async def _with_queue(
     settings: Settings, origin: Origin, call: Any, *, replay: bool = False
 ) -> Any:
     """Check the servers, build the queue, run ``call(queue)``, close everything."""
-    from entrypoints import runtime
-    from entrypoints.container import Container, resolve
-
     if origin == "pg" and settings.orders_store != "postgres":
         raise click.UsageError("--from pg needs HEXMARKET_ORDERS_STORE=postgres")
     if settings.orders_broker == "memory" and (origin != "pg" or replay):
@@ -135,16 +137,14 @@ async def _with_queue(
     container = Container(settings=settings)
     pool = await resolve(container.pg_pool()) if pg else None
     archives = _archives(settings, origin, pool)
-    publisher = container.orders_bus() if replay else None
+    publisher = await resolve(container.orders_bus()) if replay else None
     try:
         queue = DeadLetterQueue(archives, publisher=publisher, orders_topic=settings.orders_topic)
         return await call(queue)
     finally:
         for archive in archives:
             await archive.close()
-        if publisher is not None:
-            await publisher.close()
-        await runtime.close_container(container)
+        await runtime.close_container(container)  # the publisher too: it is the container's
 
 
 def _first_error(letter: DeadLetter) -> str:
@@ -238,8 +238,6 @@ def list_command(
     as_json: bool,
 ) -> None:
     """List dead letters (oldest first) and count them per reason."""
-    from entrypoints.cli import load_settings, run_async
-
     settings = load_settings()
     selection = _selection(reasons, ids, since, until)
 
@@ -285,8 +283,6 @@ def list_command(
 @_FROM
 def show_command(ident: str, raw: bool, origin: Origin) -> None:
     """Show one dead letter: its envelope, and its payload decoded."""
-    from entrypoints.cli import fail, load_settings, run_async
-
     settings = load_settings()
     if raw and sys.stdout.isatty():
         fail("--raw writes the payload's bytes as they are: redirect stdout to a file")
@@ -353,15 +349,13 @@ def replay_command(
     truncated (bounded envelope) cannot be replayed: they are skipped and counted. Nothing is
     removed from the dead-letter topic or table.
     """
-    from core.errors import BrokerUnavailable
-    from entrypoints.cli import fail, load_settings, run_async
-
     settings = load_settings()
     selection = _selection(reasons, ids, since, until)
     if selection.everything and not everything:
         fail("say which dead letters to replay (--reason, --id, --since, --until) or --all")
 
     async def call(queue: DeadLetterQueue) -> ReplayReport:
+        # deferred: rich loads only for the progress bar of a replay
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         columns = (

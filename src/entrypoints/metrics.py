@@ -29,6 +29,7 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -36,6 +37,7 @@ from prometheus_client.registry import Collector
 from core.orders.ingest import BatchReport
 from core.ports.audit import OutboxBacklog
 from core.retry import RetryHook
+from entrypoints import probes
 
 _log = logging.getLogger(__name__)
 
@@ -300,8 +302,6 @@ def set_readiness(results: Mapping[str, str | None]) -> None:
 
 async def measure_readiness(settings: Any, roles: Sequence[str]) -> None:
     """Check the servers ``roles`` need, as ``GET /ready`` does, into the readiness gauge."""
-    from entrypoints import probes
-
     try:
         deps = probes.needed(settings, roles)  # type: ignore[arg-type]
     except probes.ConfigurationError:  # a server not configured: nothing to check
@@ -342,8 +342,6 @@ def exposition() -> tuple[bytes, str]:
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped by Prometheus
     """Expose the registry over HTTP from a background thread (consumer processes)."""
-    from prometheus_client import start_http_server
-
     start_http_server(port, addr=host, registry=REGISTRY)
 
 

@@ -15,7 +15,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ASGIApp
 
-from core.catalog.service import CatalogService
 from entrypoints import metrics, probes
 from entrypoints.container import Container, resolve
 from entrypoints.http.errors import CODE_INTERNAL, ErrorOut, envelope
@@ -171,15 +170,5 @@ async def _measure_outbox_backlog(container: Container) -> None:
         metrics.OUTBOX_BACKLOG.set(int(row[0]))
 
 
-async def _watch_use_cases(services: dict[str, Any]) -> None:
-    """Feed the list cache counters from the catalog service other route modules resolved
-    (resolving it here would make a catalog-less app need its servers)."""
-    for service in services.values():
-        if isinstance(service, CatalogService):
-            metrics.watch_catalog(service)
-            return
-
-
 ROUTES = [health, ready, prometheus_metrics]
 DEPENDENCIES: dict[str, str] = {}
-STARTUP = [_watch_use_cases]
