@@ -80,6 +80,19 @@ def attribute(target: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def event_bus(
+    settings: Any, broker: Any, *, topic: Any, stream: Any, client_id: str
+) -> providers.Selector:
+    """A bus picked by the ``broker`` setting: NATS (``topic`` kept in the JetStream
+    ``stream``), Kafka (as ``client_id``) or the in-process one. Clients are Resources."""
+    return providers.Selector(
+        broker,
+        nats=providers.Resource(resources.init_nats_bus, settings, topic=topic, stream=stream),
+        kafka=providers.Resource(resources.init_kafka_bus, settings, client_id=client_id),
+        memory=providers.Singleton(MemoryEventBus),
+    )
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     clock = providers.Singleton(SystemClock)
@@ -140,15 +153,12 @@ class Container(containers.DeclarativeContainer):
         repository=orders_repository,
         cache=orders_cache,
     )
-    orders_bus = providers.Selector(
-        providers.Callable(lambda s: s.orders_broker, settings),
-        nats=providers.Resource(
-            resources.init_nats_bus,
-            settings,
-            streams=providers.Callable(lambda s: {s.orders_topic: s.orders_stream}, settings),
-        ),
-        kafka=providers.Resource(resources.init_kafka_bus, settings),
-        memory=providers.Singleton(MemoryEventBus),
+    orders_bus = event_bus(
+        settings,
+        settings.provided.orders_broker,
+        topic=settings.provided.orders_topic,
+        stream=settings.provided.orders_stream,
+        client_id="hexmarket",
     )
     dead_letter_store = providers.Selector(
         providers.Callable(lambda s: s.orders_store, settings),
@@ -182,15 +192,12 @@ class Container(containers.DeclarativeContainer):
     # log_store: ClickHouseLogStore | MemoryLogStore (settings.log_store); outbox_relay_store:
     # the relay side of the catalog store's outbox; outbox_relay / log_writer: the use cases
     # (entrypoints.workers.relay / .logwriter run their loops).
-    events_bus = providers.Selector(
-        providers.Callable(lambda s: s.events_broker, settings),
-        nats=providers.Resource(
-            resources.init_nats_bus,
-            settings,
-            streams=providers.Callable(lambda s: {s.events_topic: s.events_stream}, settings),
-        ),
-        kafka=providers.Resource(resources.init_kafka_bus, settings, client_id="hexmarket-audit"),
-        memory=providers.Singleton(MemoryEventBus),
+    events_bus = event_bus(
+        settings,
+        settings.provided.events_broker,
+        topic=settings.provided.events_topic,
+        stream=settings.provided.events_stream,
+        client_id="hexmarket-audit",
     )
     log_store = providers.Selector(
         providers.Callable(lambda s: s.log_store, settings),

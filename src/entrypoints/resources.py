@@ -11,7 +11,7 @@ shuts its resources down in reverse dependency order: workers before the clients
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -90,16 +90,14 @@ async def init_redis(settings: Settings) -> AsyncIterator[Redis]:
         await client.aclose()
 
 
-async def init_nats_bus(
-    settings: Settings, streams: Mapping[str, str]
-) -> AsyncIterator[NatsEventBus]:
-    """A JetStream bus with ``streams`` (subject -> stream name)."""
+async def init_nats_bus(settings: Settings, topic: str, stream: str) -> AsyncIterator[NatsEventBus]:
+    """A JetStream bus keeping ``topic`` in ``stream``."""
     # deferred: the NATS client loads only in a process whose settings choose NATS
     from adapters.nats_bus import NatsEventBus
 
     bus = NatsEventBus(
         require(settings.nats_url, "nats_url"),
-        streams=streams,
+        streams={topic: stream},
         ack_wait=settings.nats_ack_wait,
         retention=settings.retention(),
     )

@@ -17,7 +17,7 @@ WORKERS: Final[dict[str, WorkerFn]] = {
 }
 
 COMMANDS: Final[tuple[click.Command, ...]] = (
-    orders_consumer.command,
-    relay.command,
-    logwriter.command,
+    orders_consumer.main,
+    relay.main,
+    logwriter.main,
 )

@@ -113,15 +113,7 @@ class Kafka(Server):
             str(props),
             "--standalone",
         ]
-        fmt_log = self.home / "format.log"
-        proc = self._spawn(argv, fmt_log)
-        try:
-            code = proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise ServerStartError(self.name, "storage format timed out", fmt_log) from None
-        if code != 0:
-            raise ServerStartError(self.name, f"storage format exited with code {code}", fmt_log)
+        self.run_once(argv, self.home / "format.log", "storage format")
 
     def _jvm_flags(self) -> list[str]:
         return [

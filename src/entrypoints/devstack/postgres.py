@@ -8,12 +8,11 @@ import importlib.util
 import os
 import shutil
 import signal
-import subprocess
 from pathlib import Path
 from typing import Final
 
 from entrypoints.devstack.permissions import ensure_user, make_readable, make_traversable
-from entrypoints.devstack.process import Server, ServerStartError, ServerUnavailableError, port_open
+from entrypoints.devstack.process import Server, ServerUnavailableError, port_open
 
 PG_SYSTEM_USER: Final = "embedded_postgres"
 
@@ -62,15 +61,7 @@ class Postgres(Server):
             "--encoding=utf8",
             "--locale=C",
         ]
-        init_log = self.home / "initdb.log"
-        proc = self._spawn(argv, init_log)
-        try:
-            code = proc.wait(120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise ServerStartError(self.name, "initdb timed out", init_log) from None
-        if code != 0:
-            raise ServerStartError(self.name, f"initdb exited with code {code}", init_log)
+        self.run_once(argv, self.home / "initdb.log", "initdb")
 
     def command(self) -> list[str]:
         settings = {

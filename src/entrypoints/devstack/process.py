@@ -263,6 +263,18 @@ class Server(ABC):
         finally:
             log.close()
 
+    def run_once(self, argv: list[str], log_path: Path, what: str) -> None:
+        """Run a one-time preparation step (``initdb``, Kafka's storage format) to its end,
+        two minutes at most; a failure is a ``ServerStartError`` naming ``what``."""
+        proc = self._spawn(argv, log_path)
+        try:
+            code = proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise ServerStartError(self.name, f"{what} timed out", log_path) from None
+        if code != 0:
+            raise ServerStartError(self.name, f"{what} exited with code {code}", log_path)
+
     def _probe(self) -> bool:
         try:
             return self.ready()

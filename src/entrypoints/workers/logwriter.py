@@ -37,17 +37,12 @@ async def run_log_writer(container: Container, stop_event: asyncio.Event) -> Non
     )
 
 
-command = runtime.worker_command(
+#: ``hexmarket write-logs``, and ``python -m entrypoints.workers.logwriter``: the same process.
+main = runtime.worker_command(
     ROLE,
     run_log_writer,
     "Write audit events from the broker into the log store (ClickHouse) in batches.",
 )
-
-
-def main() -> None:
-    """``python -m`` runs the same process as ``hexmarket write-logs``."""
-    command(prog_name="python -m entrypoints.workers.logwriter")
-
 
 if __name__ == "__main__":
     main()

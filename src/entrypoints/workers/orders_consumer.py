@@ -52,18 +52,14 @@ async def run_orders_consumer(container: Container, stop: asyncio.Event) -> None
     )
 
 
-command = runtime.worker_command(
+#: ``hexmarket consume-orders``, and ``python -m entrypoints.workers.orders_consumer``: the same
+#: process.
+main = runtime.worker_command(
     ROLE,
     run_orders_consumer,
     "Ingest orders from the broker (HEXMARKET_ORDERS_BROKER) into PostgreSQL; invalid ones go "
     "to the dead-letter topic.",
 )
-
-
-def main() -> None:
-    """``python -m`` runs the same process as ``hexmarket consume-orders``."""
-    command(prog_name="python -m entrypoints.workers.orders_consumer")
-
 
 if __name__ == "__main__":
     main()

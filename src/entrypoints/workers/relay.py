@@ -39,17 +39,12 @@ async def run_relay(container: Container, stop_event: asyncio.Event) -> None:
     )
 
 
-command = runtime.worker_command(
+#: ``hexmarket relay-outbox``, and ``python -m entrypoints.workers.relay``: the same process.
+main = runtime.worker_command(
     ROLE,
     run_relay,
     "Publish audit events from the PostgreSQL outbox to the broker (HEXMARKET_EVENTS_BROKER).",
 )
-
-
-def main() -> None:
-    """``python -m`` runs the same process as ``hexmarket relay-outbox``."""
-    command(prog_name="python -m entrypoints.workers.relay")
-
 
 if __name__ == "__main__":
     main()
