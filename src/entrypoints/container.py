@@ -165,6 +165,15 @@ class Container(containers.DeclarativeContainer):
         postgres=providers.Singleton(PgDeadLetterStore, pool=pg_pool),
         memory=providers.Singleton(MemoryDeadLetterStore),
     )
+    # broker_dead_letters / pg_dead_letters: the dead letters read back (``hexmarket dlq``):
+    # the dead-letter topic (NATS | Kafka; none in memory) and the PostgreSQL table.
+    broker_dead_letters = providers.Selector(
+        settings.provided.orders_broker,
+        nats=providers.Resource(resources.init_nats_dead_letters, settings),
+        kafka=providers.Resource(resources.init_kafka_dead_letters, settings),
+        memory=providers.Object(None),
+    )
+    pg_dead_letters = providers.Resource(resources.init_pg_dead_letters, pg_pool)
     orders_ingest = providers.Factory(
         IngestOrders,
         repository=orders_repository,

@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 import click
 
-from adapters.postgres.dead_letters import PgDeadLetterArchive
 from core.errors import BrokerUnavailable
 from core.orders.dlq import DeadLetter, DeadLetterQueue, ReplayReport, Selection
 from core.ports.dead_letters import DeadLetterArchive
@@ -88,36 +87,6 @@ def _selection(
     return Selection(reasons=frozenset(reasons), ids=frozenset(ids), since=since, until=until)
 
 
-def _archives(settings: Settings, origin: Origin, pool: Any) -> list[DeadLetterArchive]:
-    archives: list[DeadLetterArchive] = []
-    if origin in ("broker", "all"):
-        if settings.orders_broker == "nats":
-            # deferred: each broker's client loads only when the settings name that broker
-            from adapters.nats_bus import stream_for
-            from adapters.nats_dead_letters import NatsDeadLetterArchive
-
-            assert settings.nats_url is not None  # checked at start
-            topic = settings.orders_dlq_topic
-            archives.append(
-                NatsDeadLetterArchive(
-                    settings.nats_url, stream=stream_for(topic, {}), subject=topic
-                )
-            )
-        elif settings.orders_broker == "kafka":
-            # deferred: librdkafka (confluent_kafka) loads only when the settings name Kafka
-            from adapters.kafka_dead_letters import KafkaDeadLetterArchive
-
-            assert settings.kafka_bootstrap_servers is not None
-            archives.append(
-                KafkaDeadLetterArchive(
-                    settings.kafka_bootstrap_servers, topic=settings.orders_dlq_topic
-                )
-            )
-    if pool is not None:
-        archives.append(PgDeadLetterArchive(pool))
-    return archives
-
-
 def _uses_postgres(settings: Settings, origin: Origin) -> bool:
     return origin in ("pg", "all") and settings.orders_store == "postgres"
 
@@ -135,16 +104,17 @@ async def _with_queue(
     pg = _uses_postgres(settings, origin)
     await runtime.check_servers(settings, ["consume-orders" if pg else "produce-orders"])
     container = Container(settings=settings)
-    pool = await resolve(container.pg_pool()) if pg else None
-    archives = _archives(settings, origin, pool)
-    publisher = await resolve(container.orders_bus()) if replay else None
     try:
+        archives: list[DeadLetterArchive] = []
+        if origin in ("broker", "all") and settings.orders_broker != "memory":
+            archives.append(await resolve(container.broker_dead_letters()))
+        if pg:
+            archives.append(await resolve(container.pg_dead_letters()))
+        publisher = await resolve(container.orders_bus()) if replay else None
         queue = DeadLetterQueue(archives, publisher=publisher, orders_topic=settings.orders_topic)
         return await call(queue)
     finally:
-        for archive in archives:
-            await archive.close()
-        await runtime.close_container(container)  # the publisher too: it is the container's
+        await runtime.close_container(container)  # the archives and the publisher: its own
 
 
 def _first_error(letter: DeadLetter) -> str:

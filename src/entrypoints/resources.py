@@ -3,7 +3,7 @@ one long-lived object, hands it out, and closes it at ``shutdown_resources`` (th
 shuts its resources down in reverse dependency order: workers before the clients they use).
 
 - clients: the PostgreSQL pool, Redis, the NATS / Kafka buses (orders and audit alike), the
-  log store, the outbox's relay side;
+  log store, the outbox's relay side, the dead-letter archives ``hexmarket dlq`` reads;
 - the use cases and workers (catalog service, order queries, outbox relay, log writer, orders
   consumer): ``watched(factory, metrics.watch_...)`` builds one and registers its counters
   with ``entrypoints.metrics``; this is the one place metrics are wired to objects.
@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from psycopg_pool import AsyncConnectionPool
 
+from adapters.postgres.dead_letters import PgDeadLetterArchive
 from adapters.postgres.outbox import PgOutboxRelay
 from core.catalog.events import GoodEvent
 from core.errors import LogStoreError
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
 
     from adapters.clickhouse_log import ClickHouseLogStore
     from adapters.kafka_bus import KafkaEventBus
+    from adapters.kafka_dead_letters import KafkaDeadLetterArchive
     from adapters.nats_bus import NatsEventBus
+    from adapters.nats_dead_letters import NatsDeadLetterArchive
 
 T = TypeVar("T")
 
@@ -181,3 +184,46 @@ async def init_pg_outbox_relay(
         yield relay
     finally:
         await relay.close()
+
+
+# --- the dead letters read back by ``hexmarket dlq`` ---------------------------------------------
+
+
+async def init_nats_dead_letters(settings: Settings) -> AsyncIterator[NatsDeadLetterArchive]:
+    """The dead-letter subject's JetStream stream, read back."""
+    # deferred: the NATS client loads only when the settings name NATS
+    from adapters.nats_bus import stream_for
+    from adapters.nats_dead_letters import NatsDeadLetterArchive
+
+    topic = settings.orders_dlq_topic
+    archive = NatsDeadLetterArchive(
+        require(settings.nats_url, "nats_url"), stream=stream_for(topic, {}), subject=topic
+    )
+    try:
+        yield archive
+    finally:
+        await archive.close()
+
+
+async def init_kafka_dead_letters(settings: Settings) -> AsyncIterator[KafkaDeadLetterArchive]:
+    """The dead-letter topic, read back."""
+    # deferred: librdkafka (confluent_kafka) loads only when the settings name Kafka
+    from adapters.kafka_dead_letters import KafkaDeadLetterArchive
+
+    archive = KafkaDeadLetterArchive(
+        require(settings.kafka_bootstrap_servers, "kafka_bootstrap_servers"),
+        topic=settings.orders_dlq_topic,
+    )
+    try:
+        yield archive
+    finally:
+        await archive.close()
+
+
+async def init_pg_dead_letters(pool: AsyncConnectionPool) -> AsyncIterator[PgDeadLetterArchive]:
+    """The PostgreSQL ``dead_letters`` table (what the broker refused), read back."""
+    archive = PgDeadLetterArchive(pool)
+    try:
+        yield archive
+    finally:
+        await archive.close()
