@@ -1,13 +1,12 @@
-"""The ``hexmarket`` console script.
+"""The ``hexmarket`` console script: one click group whose commands are defined here
+(``migrate``, ``serve``, ``produce-orders``, ``dev``) or next to their code (each worker's in
+``entrypoints.workers``, listed by ``entrypoints.roles``; ``dlq``'s in ``entrypoints.dlq``).
 
 Every command validates the configuration first and, for the processes that talk to servers,
 checks that each one answers; a problem ends the command with exit code 1 and one line on
 stderr, e.g. ``error: cannot reach PostgreSQL at postgresql://app:***@db:5432/app: connection
-refused``.
-
-A command started while ``hexmarket dev`` runs on the same data directory (``HEXMARKET_DATA_DIR``,
-default ``.hexmarket``) uses that stack's servers for every URL left unset, so the README's
-steps work in a second terminal as written; what is set in the environment always wins.
+refused``. How a command starts (settings, a running ``hexmarket dev``'s servers for the URLs
+left unset, one-line errors) is ``entrypoints.launch``: nothing imports this module back.
 """
 
 from __future__ import annotations

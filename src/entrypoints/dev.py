@@ -9,7 +9,7 @@ close, the servers stop.
 
 While it serves, the URLs of its servers and of its HTTP API are recorded in
 ``<data_dir>/stack.json`` (``devstack.record_stack``), so the other commands started in a second
-terminal with the same data directory find them (``entrypoints.cli``). On a fresh stack the
+terminal with the same data directory find them (``entrypoints.launch``). On a fresh stack the
 canonical sample order (``docs/model.json``) is stored, so the README's examples answer.
 """
 

@@ -4,6 +4,12 @@ The objects below are plain in-process counters (no I/O at import). The HTTP pro
 registry at ``GET /metrics``; the standalone consumers expose it on ``HEXMARKET_METRICS_PORT``
 (see :func:`serve_metrics`). ``hexmarket dev`` runs everything in one process, so its
 ``/metrics`` carries all of them.
+
+Wiring: the container is the one place objects meet their metrics. Its ``Resource``s register
+each use case's ``stats`` as they build it (``resources.watched(..., watch_catalog)``; the
+counters are fed at each scrape), and pass the event hooks (``retry_hook``,
+``record_order_batch``) to the constructors. Gauges read from a server are sampled by the code
+that owns the server's client while it runs (``sampling``, ``measure_readiness``).
 """
 
 from __future__ import annotations
