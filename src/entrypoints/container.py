@@ -1,12 +1,13 @@
 """The composition root: one dependency-injector container builds every adapter, client, use
 case and worker object from ``Settings``; ``Selector`` providers pick each adapter family by
-configuration. Nothing else in the code base constructs these.
+configuration. Nothing else in ``src/`` constructs these (the start-up probes of
+``entrypoints.probes`` aside: they open short-lived connections of their own).
 
 Whatever owns a connection or runs for the life of the process is a ``Resource`` (its lifecycle
 is in ``entrypoints.resources``: opened on first use, closed at ``shutdown_resources``, workers
 before the clients they use): the PostgreSQL pool, Redis, the orders and audit buses, the log
-store, the outbox's relay side, the catalog service, the order queries, the outbox relay, the
-log writer and the orders consumer. The use cases' metrics are registered there too
+store, the outbox's relay side, the dead-letter archives, the catalog service, the order
+queries, the outbox relay, the log writer and the orders consumer. The use cases' metrics are registered there too
 (``resources.watched``), and their ``on_retry`` / ``on_batch`` hooks are passed here: metrics
 are wired to objects in this module and nowhere else. Stateless adapters over a client, and the
 in-memory adapters, are ``Singleton``s.
