@@ -7,10 +7,10 @@ Whatever owns a connection or runs for the life of the process is a ``Resource``
 is in ``entrypoints.resources``: opened on first use, closed at ``shutdown_resources``, workers
 before the clients they use): the PostgreSQL pool, Redis, the orders and audit buses, the log
 store, the outbox's relay side, the dead-letter archives, the catalog service, the order
-queries, the outbox relay, the log writer and the orders consumer. The use cases' metrics are registered there too
-(``resources.watched``), and their ``on_retry`` / ``on_batch`` hooks are passed here: metrics
-are wired to objects in this module and nowhere else. Stateless adapters over a client, and the
-in-memory adapters, are ``Singleton``s.
+queries, the outbox relay, the log writer and the orders consumer. The use cases' metrics are
+registered there too (``resources.watched``), and their ``on_retry`` / ``on_batch`` hooks are
+passed here: metrics are wired to objects in this module and nowhere else. Stateless
+adapters over a client, and the in-memory adapters, are ``Singleton``s.
 
 Providers that depend on an async resource return awaitables; callers use ``resolve``.
 
