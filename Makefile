@@ -58,10 +58,10 @@ test-unit: venv  ## unit tests only: no servers
 test-integration: venv kafka-jars  ## integration tests against real servers
 	$(call pytest,tests/integration)
 
-check: venv  ## lint, format, types, layering (runs every check, fails if any failed)
+check: venv  ## lint, format, types, layering, import cycles (runs every check, fails if any failed)
 	@status=0; \
 	for cmd in "ruff check src tests bench" "ruff format --check src tests bench" \
-		"mypy --strict src" "mypy --strict bench" "lint-imports"; do \
+		"mypy --strict src" "mypy --strict bench" "lint-imports" "python -m tests.import_cycles"; do \
 		echo "--> $$cmd"; $(BIN)/$$cmd || status=1; \
 	done; exit $$status
 

@@ -76,6 +76,7 @@ async def _read_line() -> str:
 async def main(args: argparse.Namespace) -> int:
     from entrypoints import runtime
     from entrypoints.logging import configure
+    from entrypoints.roles import WORKERS
 
     settings = Settings()
     configure(settings.log_level, json_lines=settings.log_json)
@@ -91,9 +92,7 @@ async def main(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     stop = asyncio.Event()
     # Bound as ``hexmarket <role>`` binds them (metrics wired first).
-    tasks = {
-        role: runtime.bind_worker(role, runtime.WORKERS[role], container) for role in args.roles
-    }
+    tasks = {role: runtime.bind_worker(role, WORKERS[role], container) for role in args.roles}
     runner = asyncio.create_task(runtime.run_tasks(tasks, stop))
 
     async def until_stop_line() -> None:

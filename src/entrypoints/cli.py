@@ -1,13 +1,12 @@
-"""The ``hexmarket`` console script.
+"""The ``hexmarket`` console script: one click group whose commands are defined here
+(``migrate``, ``serve``, ``produce-orders``, ``dev``) or next to their code (each worker's in
+``entrypoints.workers``, listed by ``entrypoints.roles``; ``dlq``'s in ``entrypoints.dlq``).
 
 Every command validates the configuration first and, for the processes that talk to servers,
 checks that each one answers; a problem ends the command with exit code 1 and one line on
 stderr, e.g. ``error: cannot reach PostgreSQL at postgresql://app:***@db:5432/app: connection
-refused``.
-
-A command started while ``hexmarket dev`` runs on the same data directory (``HEXMARKET_DATA_DIR``,
-default ``.hexmarket``) uses that stack's servers for every URL left unset, so the README's
-steps work in a second terminal as written; what is set in the environment always wins.
+refused``. How a command starts (settings, a running ``hexmarket dev``'s servers for the URLs
+left unset, one-line errors) is ``entrypoints.launch``: nothing imports this module back.
 """
 
 from __future__ import annotations
@@ -17,101 +16,41 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable
 
 import click
-import pydantic
 
+from adapters.postgres.migrate import migrate as apply_migrations
+from core.errors import BrokerUnavailable, StorageError
+from entrypoints import dev as dev_process
 from entrypoints import probes, runtime
+from entrypoints.container import Container
+from entrypoints.devstack import DevStackError, running_stack
+from entrypoints.dlq import dlq
+from entrypoints.launch import (
+    describe_validation_error,
+    fail,
+    load_settings,
+    run_async,
+    web_url,
+    with_dev_stack,
+)
+from entrypoints.produce import destination, run_produce
+from entrypoints.roles import COMMANDS
 from entrypoints.settings import Settings
 
-T = TypeVar("T")
+# the start-up helpers live in entrypoints.launch (the workers' own entries use them too)
+__all__ = [
+    "describe_validation_error",
+    "fail",
+    "load_settings",
+    "main",
+    "run_async",
+    "web_url",
+    "with_dev_stack",
+]
 
 log = logging.getLogger("hexmarket")
-
-
-def fail(message: str) -> NoReturn:
-    """One line on stderr and exit code 1."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
-
-
-def describe_validation_error(exc: pydantic.ValidationError) -> str:
-    from entrypoints.settings_doc import env_names
-
-    parts = []
-    for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else ""
-        info = Settings.model_fields.get(field)
-        name = env_names(field, info)[0] if info is not None else field
-        parts.append(f"{name}: {error['msg']}")
-    return "invalid configuration: " + "; ".join(parts)
-
-
-def load_settings(*, discover: bool = True, **overrides: Any) -> Settings:
-    """Settings from the environment and ``.env``; invalid ones end the command. With
-    ``discover``, server URLs left unset come from a running ``hexmarket dev`` (see above)."""
-    try:
-        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except pydantic.ValidationError as exc:
-        fail(describe_validation_error(exc))
-    from entrypoints.logging import configure
-
-    configure(settings.log_level, json_lines=settings.log_json)
-    from entrypoints import tracing  # off unless configured: then it imports nothing more
-
-    command = click.get_current_context(silent=True)
-    tracing.configure(settings, process=command.info_name if command else None)
-    if discover:
-        settings = with_dev_stack(settings)
-    return settings
-
-
-def with_dev_stack(settings: Settings) -> Settings:
-    """``settings`` with each unset server URL taken from the ``hexmarket dev`` running on
-    ``settings.data_dir``, if one runs; unchanged otherwise."""
-    from entrypoints.devstack import running_stack
-
-    urls = running_stack(settings.data_dir)
-    if not urls:
-        return settings
-    update = {
-        name: url
-        for name, url in urls.items()
-        if name in Settings.model_fields and getattr(settings, name) is None
-    }
-    if update:
-        log.info(
-            "using the servers of the running hexmarket dev",
-            extra={"data_dir": str(settings.data_dir), "servers": sorted(update)},
-        )
-    return settings.model_copy(update=update)
-
-
-def web_url(settings: Settings) -> str:
-    """The HTTP API's base URL: the running ``hexmarket dev``'s, else the configured one."""
-    from entrypoints.dev import base_url
-    from entrypoints.devstack import running_stack
-
-    recorded = (running_stack(settings.data_dir) or {}).get("http_url")
-    return recorded or base_url(settings, settings.http_port)
-
-
-def run_async(
-    main: Coroutine[Any, Any, T],
-    *,
-    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
-) -> T:
-    """Run ``main`` (on a loop from ``loop_factory``, else the standard one); configuration
-    and reachability errors become one line and exit 1."""
-    try:
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            return runner.run(main)
-    except (probes.ConfigurationError, probes.UnreachableError) as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:  # interrupted before the signal handlers were in place
-        sys.exit(130)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -135,13 +74,10 @@ def migrate() -> None:
 
 
 async def _migrate(settings: Settings) -> None:
-    from adapters.postgres.migrate import migrate as run
-    from core.errors import StorageError
-
     await runtime.check_servers(settings, ["migrate"])
     assert settings.postgres_url is not None  # checked above
     try:
-        applied = await run(settings.postgres_url)
+        applied = await apply_migrations(settings.postgres_url)
     except StorageError as exc:
         fail(str(exc).splitlines()[0])
     click.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
@@ -181,14 +117,14 @@ def http_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     brings it on CPython), else ``None``: the standard loop. Measured on the hot read paths:
     the loop's socket I/O is a large share of a cache hit (docs/benchmarks.md)."""
     try:
-        import uvloop
+        import uvloop  # deferred: optional (uvicorn[standard] brings it on CPython)
     except ImportError:
         return None
     return uvloop.new_event_loop
 
 
 async def _serve(settings: Settings, sock: socket.socket | None = None) -> int:
-    from entrypoints.container import Container
+    # deferred: the HTTP framework (Litestar) loads only for the commands that serve HTTP
     from entrypoints.http.app import create_app
 
     if sock is None:
@@ -209,58 +145,13 @@ async def _serve(settings: Settings, sock: socket.socket | None = None) -> int:
             await runtime.close_container(container)
 
 
-# --- workers -------------------------------------------------------------------------------------
+# --- workers: entrypoints.workers, each also runnable as python -m -------------------------------
 
-
-def _worker_command(role: str, doc: str) -> click.Command:
-    def command() -> None:
-        settings = load_settings()
-        sys.exit(run_async(_run_worker(settings, role)))
-
-    command.__doc__ = doc
-    return main.command(name=role)(command)
-
-
-async def _run_worker(settings: Settings, role: str) -> int:
-    from entrypoints import metrics
-    from entrypoints.container import Container
-
-    await runtime.check_servers(settings, [role])  # type: ignore[list-item]
-    worker = runtime.WORKERS[role]
-    if settings.metrics_port is not None:
-        metrics.serve_metrics(settings.metrics_port, settings.http_host)
-        log.info("metrics listening", extra={"port": settings.metrics_port})
-    container = Container(settings=settings)
-    stop = asyncio.Event()
-
-    tasks: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {
-        role: runtime.bind_worker(role, worker, container)
-    }
-    with runtime.stop_on_signals(stop):
-        try:
-            return await runtime.run_tasks(tasks, stop)
-        finally:
-            await runtime.close_container(container)
-
-
-_worker_command(
-    "consume-orders",
-    "Ingest orders from the broker (HEXMARKET_ORDERS_BROKER) into PostgreSQL; invalid ones go "
-    "to the dead-letter topic.",
-)
-_worker_command(
-    "relay-outbox",
-    "Publish audit events from the PostgreSQL outbox to the broker (HEXMARKET_EVENTS_BROKER).",
-)
-_worker_command(
-    "write-logs",
-    "Write audit events from the broker into the log store (ClickHouse) in batches.",
-)
+for _command in COMMANDS:
+    main.add_command(_command)
 
 
 # --- dead letters: entrypoints/dlq.py ----------------------------------------------------------
-
-from entrypoints.dlq import dlq  # noqa: E402 - its commands use the helpers above
 
 main.add_command(dlq)
 
@@ -288,9 +179,6 @@ main.add_command(dlq)
 def produce_orders(count: int, invalid_share: float, rate: float | None, seed: int | None) -> None:
     """Publish realistic demo orders to the orders broker (HEXMARKET_ORDERS_BROKER, topic
     HEXMARKET_ORDERS_TOPIC), with a progress bar."""
-    from core.errors import BrokerUnavailable
-    from entrypoints.produce import run_produce
-
     settings = load_settings()
     if settings.orders_broker == "memory":
         fail("HEXMARKET_ORDERS_BROKER=memory exists only inside one process; use nats or kafka")
@@ -301,8 +189,6 @@ def produce_orders(count: int, invalid_share: float, rate: float | None, seed: i
         )
     except BrokerUnavailable as exc:
         fail(str(exc))
-    from entrypoints.produce import destination
-
     invalid = ", ".join(f"{n} {kind}" for kind, n in sorted(report.invalid.items())) or "none"
     click.echo(
         f"published {report.total} orders to {destination(settings)}: "
@@ -327,13 +213,7 @@ def dev(port: int | None, data_dir: str | None) -> None:
     """Everything in one process: embedded PostgreSQL, Redis, NATS and ClickHouse engine (Kafka
     when a broker setting names it), migrations, HTTP, orders consumer, outbox relay and log
     writer. Data persists in the work directory. Ctrl-C stops everything."""
-    from core.errors import StorageError
-    from entrypoints import dev as dev_module
-    from entrypoints.devstack import DevStackError
-
     settings = load_settings(discover=False, http_port=port, data_dir=data_dir)
-    from entrypoints.devstack import running_stack
-
     other = running_stack(settings.data_dir)
     if other:
         fail(
@@ -345,7 +225,7 @@ def dev(port: int | None, data_dir: str | None) -> None:
     except probes.ConfigurationError as exc:
         fail(str(exc))
     try:
-        code = run_async(dev_module.run(settings))
+        code = run_async(dev_process.run(settings))
     except (DevStackError, StorageError) as exc:
         fail(str(exc).splitlines()[0])
     sys.exit(code)

@@ -1,9 +1,18 @@
-"""The composition root: one dependency-injector container builds every adapter from
-``Settings``; ``Selector`` providers pick each adapter family by configuration.
+"""The composition root: one dependency-injector container builds every adapter, client, use
+case and worker object from ``Settings``; ``Selector`` providers pick each adapter family by
+configuration. Nothing else in ``src/`` constructs these (the start-up probes of
+``entrypoints.probes`` aside: they open short-lived connections of their own).
 
-Clients are ``Resource``s (async generators: opened at ``init_resources``, closed at
-``shutdown_resources``). Providers that depend on an async resource return awaitables; the
-entrypoints resolve what they need once at start (see ``entrypoints.http.app``).
+Whatever owns a connection or runs for the life of the process is a ``Resource`` (its lifecycle
+is in ``entrypoints.resources``: opened on first use, closed at ``shutdown_resources``, workers
+before the clients they use): the PostgreSQL pool, Redis, the orders and audit buses, the log
+store, the outbox's relay side, the dead-letter archives, the catalog service, the order
+queries, the outbox relay, the log writer and the orders consumer. The use cases' metrics are
+registered there too (``resources.watched``), and their ``on_retry`` / ``on_batch`` hooks are
+passed here: metrics are wired to objects in this module and nowhere else. Stateless
+adapters over a client, and the in-memory adapters, are ``Singleton``s.
+
+Providers that depend on an async resource return awaitables; callers use ``resolve``.
 
 Feature sections below (catalog, orders, audit) are each owned by one area of the code; tests
 override providers (``container.catalog_uow.override(...)``) or pick in-memory adapters through
@@ -14,11 +23,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from dependency_injector import containers, providers
-from psycopg_pool import AsyncConnectionPool
 
 from adapters.lru_cache import LruCache
 from adapters.memory.bus import MemoryEventBus
@@ -34,20 +42,24 @@ from adapters.postgres.orders import PgOrderRepository
 from core.audit.logwriter import LogWriter
 from core.audit.relay import OutboxRelay
 from core.catalog.service import CatalogService
-from core.orders.ingest import IngestOrders
+from core.orders.ingest import IngestOrders, OrderConsumer
 from core.orders.queries import OrderQueries
 from core.ports.clock import SystemClock, Uuid4Generator
-from entrypoints import audit_resources, metrics
+from entrypoints import metrics, resources
 from entrypoints.settings import Settings
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
 
 
 async def resolve(value: Any) -> Any:
     """The value of a provider call: providers that depend on an async ``Resource`` return
     awaitables, the others plain values; callers need not know which."""
     return await value if inspect.isawaitable(value) else value
+
+
+async def close_container(container: Container) -> None:
+    """Close every resource the container opened: workers first, then the clients they use."""
+    result = container.shutdown_resources()
+    if inspect.isawaitable(result):
+        await result
 
 
 def lazy(target: str) -> Callable[..., Any]:
@@ -69,40 +81,17 @@ def attribute(target: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def _require(value: str | None, name: str) -> str:
-    if not value:
-        raise RuntimeError(f"{name} is not configured (set HEXMARKET_{name.upper()})")
-    return value
-
-
-async def init_pg_pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
-    pool = AsyncConnectionPool(
-        _require(settings.postgres_url, "postgres_url"),
-        min_size=2,
-        max_size=settings.pg_pool_size,
-        open=False,
-        name="hexmarket",
+def event_bus(
+    settings: Any, broker: Any, *, topic: Any, stream: Any, client_id: str
+) -> providers.Selector:
+    """A bus picked by the ``broker`` setting: NATS (``topic`` kept in the JetStream
+    ``stream``), Kafka (as ``client_id``) or the in-process one. Clients are Resources."""
+    return providers.Selector(
+        broker,
+        nats=providers.Resource(resources.init_nats_bus, settings, topic=topic, stream=stream),
+        kafka=providers.Resource(resources.init_kafka_bus, settings, client_id=client_id),
+        memory=providers.Singleton(MemoryEventBus),
     )
-    await pool.open(wait=True, timeout=15)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-async def init_redis(settings: Settings) -> AsyncIterator[Redis]:
-    from redis.asyncio import Redis
-
-    client: Redis = Redis.from_url(
-        _require(settings.redis_url, "redis_url"),
-        socket_connect_timeout=1,
-        socket_timeout=1,
-        health_check_interval=10,
-    )
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 class Container(containers.DeclarativeContainer):
@@ -110,8 +99,8 @@ class Container(containers.DeclarativeContainer):
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(Uuid4Generator)
 
-    pg_pool = providers.Resource(init_pg_pool, settings)
-    redis = providers.Resource(init_redis, settings)
+    pg_pool = providers.Resource(resources.init_pg_pool, settings)
+    redis = providers.Resource(resources.init_redis, settings)
 
     # --- catalog ---------------------------------------------------------------------------
     # catalog_store: PgCatalogStore | MemoryCatalogStore (settings.catalog_store);
@@ -132,8 +121,8 @@ class Container(containers.DeclarativeContainer):
         ),
         lru=providers.Singleton(LruCache, maxsize=10_000),
     )
-    catalog_service = providers.Singleton(
-        CatalogService,
+    catalog_service = providers.Resource(
+        resources.watched(CatalogService, metrics.watch_catalog),
         store=catalog_store,
         cache=list_cache,
         clock=clock,
@@ -146,7 +135,8 @@ class Container(containers.DeclarativeContainer):
     # orders_repository: PgOrderRepository | MemoryOrderRepository (settings.orders_store);
     # orders_cache: LruCache | RedisCache (settings.orders_cache); order_queries: GET /order;
     # orders_bus: NatsEventBus | KafkaEventBus | MemoryEventBus (settings.orders_broker);
-    # orders_ingest: one batch's use case (entrypoints.workers.orders_consumer runs the loop).
+    # orders_ingest: one batch's use case; orders_consumer: the consume loop around it
+    # (entrypoints.workers.orders_consumer runs it).
     orders_repository = providers.Selector(
         providers.Callable(lambda s: s.orders_store, settings),
         postgres=providers.Singleton(PgOrderRepository, pool=pg_pool),
@@ -159,32 +149,32 @@ class Container(containers.DeclarativeContainer):
             lazy("adapters.redis_cache:RedisCache"), client=redis, prefix="hexmarket:"
         ),
     )
-    order_queries = providers.Singleton(
-        OrderQueries, repository=orders_repository, cache=orders_cache
+    order_queries = providers.Resource(
+        resources.watched(OrderQueries, metrics.watch_orders),
+        repository=orders_repository,
+        cache=orders_cache,
     )
-    orders_bus = providers.Selector(
-        providers.Callable(lambda s: s.orders_broker, settings),
-        nats=providers.Singleton(
-            lazy("adapters.nats_bus:NatsEventBus"),
-            providers.Callable(_require, settings.provided.nats_url, "nats_url"),
-            streams=providers.Callable(lambda s: {s.orders_topic: s.orders_stream}, settings),
-            ack_wait=settings.provided.nats_ack_wait,
-            retention=settings.provided.retention.call(),
-        ),
-        kafka=providers.Singleton(
-            lazy("adapters.kafka_bus:KafkaEventBus"),
-            providers.Callable(
-                _require, settings.provided.kafka_bootstrap_servers, "kafka_bootstrap_servers"
-            ),
-            retention=settings.provided.retention.call(),
-        ),
-        memory=providers.Singleton(MemoryEventBus),
+    orders_bus = event_bus(
+        settings,
+        settings.provided.orders_broker,
+        topic=settings.provided.orders_topic,
+        stream=settings.provided.orders_stream,
+        client_id="hexmarket",
     )
     dead_letter_store = providers.Selector(
         providers.Callable(lambda s: s.orders_store, settings),
         postgres=providers.Singleton(PgDeadLetterStore, pool=pg_pool),
         memory=providers.Singleton(MemoryDeadLetterStore),
     )
+    # broker_dead_letters / pg_dead_letters: the dead letters read back (``hexmarket dlq``):
+    # the dead-letter topic (NATS | Kafka; none in memory) and the PostgreSQL table.
+    broker_dead_letters = providers.Selector(
+        settings.provided.orders_broker,
+        nats=providers.Resource(resources.init_nats_dead_letters, settings),
+        kafka=providers.Resource(resources.init_kafka_dead_letters, settings),
+        memory=providers.Object(None),
+    )
+    pg_dead_letters = providers.Resource(resources.init_pg_dead_letters, pg_pool)
     orders_ingest = providers.Factory(
         IngestOrders,
         repository=orders_repository,
@@ -195,30 +185,42 @@ class Container(containers.DeclarativeContainer):
         dead_letters=dead_letter_store,
         payload_limit=settings.provided.dead_letter_payload_limit,
     )
+    orders_consumer = providers.Resource(
+        resources.watched(OrderConsumer),
+        source=orders_bus,
+        topic=settings.provided.orders_topic,
+        group=settings.provided.orders_group,
+        ingest=orders_ingest,
+        batch_size=settings.provided.ingest_batch_size,
+        batch_timeout=providers.Callable(lambda s: s.ingest_batch_ms / 1000, settings),
+        on_batch=providers.Object(metrics.record_order_batch),
+        on_retry=providers.Object(metrics.retry_hook("consume-orders")),
+    )
 
     # --- audit trail -----------------------------------------------------------------------
     # events_bus: NatsEventBus | KafkaEventBus | MemoryEventBus (settings.events_broker);
     # log_store: ClickHouseLogStore | MemoryLogStore (settings.log_store); outbox_relay_store:
     # the relay side of the catalog store's outbox; outbox_relay / log_writer: the use cases
     # (entrypoints.workers.relay / .logwriter run their loops).
-    events_bus = providers.Selector(
-        providers.Callable(lambda s: s.events_broker, settings),
-        nats=providers.Resource(audit_resources.init_nats_events_bus, settings),
-        kafka=providers.Resource(audit_resources.init_kafka_events_bus, settings),
-        memory=providers.Singleton(MemoryEventBus),
+    events_bus = event_bus(
+        settings,
+        settings.provided.events_broker,
+        topic=settings.provided.events_topic,
+        stream=settings.provided.events_stream,
+        client_id="hexmarket-audit",
     )
     log_store = providers.Selector(
         providers.Callable(lambda s: s.log_store, settings),
-        clickhouse=providers.Resource(audit_resources.init_clickhouse_log_store, settings),
+        clickhouse=providers.Resource(resources.init_clickhouse_log_store, settings),
         memory=providers.Singleton(MemoryLogStore),
     )
     outbox_relay_store = providers.Selector(
         providers.Callable(lambda s: s.catalog_store, settings),
-        postgres=providers.Resource(audit_resources.init_pg_outbox_relay, pg_pool, settings),
+        postgres=providers.Resource(resources.init_pg_outbox_relay, pg_pool, settings),
         memory=providers.Singleton(MemoryOutboxRelay, catalog_store),
     )
-    outbox_relay = providers.Singleton(
-        OutboxRelay,
+    outbox_relay = providers.Resource(
+        resources.watched(OutboxRelay, metrics.watch_relay),
         outbox_relay_store,
         events_bus,
         batch_size=settings.provided.relay_batch_size,
@@ -230,8 +232,8 @@ class Container(containers.DeclarativeContainer):
         ),
         on_retry=providers.Object(metrics.retry_hook("relay-outbox")),
     )
-    log_writer = providers.Singleton(
-        LogWriter,
+    log_writer = providers.Resource(
+        resources.watched(LogWriter, metrics.watch_log_writer),
         events_bus,
         log_store,
         topic=settings.provided.events_topic,

@@ -9,7 +9,7 @@ close, the servers stop.
 
 While it serves, the URLs of its servers and of its HTTP API are recorded in
 ``<data_dir>/stack.json`` (``devstack.record_stack``), so the other commands started in a second
-terminal with the same data directory find them (``entrypoints.cli``). On a fresh stack the
+terminal with the same data directory find them (``entrypoints.launch``). On a fresh stack the
 canonical sample order (``docs/model.json``) is stored, so the README's examples answer.
 """
 
@@ -22,8 +22,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from adapters.postgres.migrate import migrate
+from core.orders.model import Order
+from core.orders.parsing import parse_order
 from entrypoints import probes, runtime
 from entrypoints.container import Container, resolve
+from entrypoints.devstack import DevStack, forget_stack, record_stack
+from entrypoints.launch import base_url
+from entrypoints.roles import WORKERS
 from entrypoints.settings import Settings
 
 log = logging.getLogger("hexmarket.dev")
@@ -71,13 +77,6 @@ def with_servers(settings: Settings, stack: Any) -> Settings:
     return settings.model_copy(update=update)
 
 
-def base_url(settings: Settings, port: int) -> str:
-    """The HTTP API's URL as a person on this machine opens it."""
-    host = settings.http_host
-    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host  # noqa: S104 - only displayed
-    return f"http://{shown}:{port}"
-
-
 def stack_urls(settings: Settings, port: int) -> dict[str, str]:
     """What ``stack.json`` records: the shareable server URLs and ``http_url``."""
     urls = {name: getattr(settings, name) for name in SHARED_URLS if getattr(settings, name)}
@@ -90,9 +89,6 @@ def stack_urls(settings: Settings, port: int) -> dict[str, str]:
 async def store_sample_order(container: Container, path: Path = SAMPLE_ORDER) -> bool:
     """Store the sample order (idempotent: an order's first write wins); ``False`` when the
     file is missing (an installed package without the docs) or does not validate."""
-    from core.orders.model import Order
-    from core.orders.parsing import parse_order
-
     try:
         order = parse_order(await asyncio.to_thread(path.read_bytes))
     except OSError:
@@ -134,8 +130,7 @@ def banner(settings: Settings, port: int, workers: list[str]) -> str:
 
 async def run(settings: Settings, *, out: TextIO | None = None) -> int:
     """Run everything until SIGINT / SIGTERM; returns the exit code."""
-    from adapters.postgres.migrate import migrate
-    from entrypoints.devstack import DevStack
+    # deferred: the HTTP framework (Litestar) loads only when the stack serves, not for the CLI
     from entrypoints.http.app import create_app
 
     out = out or sys.stdout
@@ -152,8 +147,6 @@ async def run(settings: Settings, *, out: TextIO | None = None) -> int:
                 log.info("migrations applied", extra={"count": len(applied)})
             return await _run_processes(ready_settings, stop, out, create_app)
         finally:
-            from entrypoints.devstack import forget_stack
-
             forget_stack(stack.workdir)
             await asyncio.to_thread(stack.close)
             log.info("servers stopped")
@@ -168,7 +161,7 @@ async def _run_processes(
     container = Container(settings=settings)
     await store_sample_order(container)
     workers: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {}
-    for role, worker in runtime.WORKERS.items():
+    for role, worker in WORKERS.items():
         workers[role] = runtime.bind_worker(role, worker, container)
 
     app = create_app(container)
@@ -185,8 +178,6 @@ async def _run_processes(
         while not server.started and loop.time() < end and not own_stop.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if server.started:
-            from entrypoints.devstack import record_stack
-
             port = server.bound_port() or settings.http_port
             record_stack(settings.data_dir.resolve(), stack_urls(settings, port))
             out.write(banner(settings, port, list(workers)) + "\n")

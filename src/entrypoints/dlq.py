@@ -20,8 +20,12 @@ from typing import Any, Literal
 
 import click
 
+from core.errors import BrokerUnavailable
 from core.orders.dlq import DeadLetter, DeadLetterQueue, ReplayReport, Selection
 from core.ports.dead_letters import DeadLetterArchive
+from entrypoints import runtime
+from entrypoints.container import Container, resolve
+from entrypoints.launch import fail, load_settings, run_async
 from entrypoints.settings import Settings
 
 Origin = Literal["broker", "pg", "all"]
@@ -83,36 +87,6 @@ def _selection(
     return Selection(reasons=frozenset(reasons), ids=frozenset(ids), since=since, until=until)
 
 
-def _archives(settings: Settings, origin: Origin, pool: Any) -> list[DeadLetterArchive]:
-    archives: list[DeadLetterArchive] = []
-    if origin in ("broker", "all"):
-        if settings.orders_broker == "nats":
-            from adapters.nats_bus import stream_for
-            from adapters.nats_dead_letters import NatsDeadLetterArchive
-
-            assert settings.nats_url is not None  # checked at start
-            topic = settings.orders_dlq_topic
-            archives.append(
-                NatsDeadLetterArchive(
-                    settings.nats_url, stream=stream_for(topic, {}), subject=topic
-                )
-            )
-        elif settings.orders_broker == "kafka":
-            from adapters.kafka_dead_letters import KafkaDeadLetterArchive
-
-            assert settings.kafka_bootstrap_servers is not None
-            archives.append(
-                KafkaDeadLetterArchive(
-                    settings.kafka_bootstrap_servers, topic=settings.orders_dlq_topic
-                )
-            )
-    if pool is not None:
-        from adapters.postgres.dead_letters import PgDeadLetterArchive
-
-        archives.append(PgDeadLetterArchive(pool))
-    return archives
-
-
 def _uses_postgres(settings: Settings, origin: Origin) -> bool:
     return origin in ("pg", "all") and settings.orders_store == "postgres"
 
@@ -121,9 +95,6 @@ async def _with_queue(
     settings: Settings, origin: Origin, call: Any, *, replay: bool = False
 ) -> Any:
     """Check the servers, build the queue, run ``call(queue)``, close everything."""
-    from entrypoints import runtime
-    from entrypoints.container import Container, resolve
-
     if origin == "pg" and settings.orders_store != "postgres":
         raise click.UsageError("--from pg needs HEXMARKET_ORDERS_STORE=postgres")
     if settings.orders_broker == "memory" and (origin != "pg" or replay):
@@ -133,18 +104,17 @@ async def _with_queue(
     pg = _uses_postgres(settings, origin)
     await runtime.check_servers(settings, ["consume-orders" if pg else "produce-orders"])
     container = Container(settings=settings)
-    pool = await resolve(container.pg_pool()) if pg else None
-    archives = _archives(settings, origin, pool)
-    publisher = container.orders_bus() if replay else None
     try:
+        archives: list[DeadLetterArchive] = []
+        if origin in ("broker", "all") and settings.orders_broker != "memory":
+            archives.append(await resolve(container.broker_dead_letters()))
+        if pg:
+            archives.append(await resolve(container.pg_dead_letters()))
+        publisher = await resolve(container.orders_bus()) if replay else None
         queue = DeadLetterQueue(archives, publisher=publisher, orders_topic=settings.orders_topic)
         return await call(queue)
     finally:
-        for archive in archives:
-            await archive.close()
-        if publisher is not None:
-            await publisher.close()
-        await runtime.close_container(container)
+        await runtime.close_container(container)  # the archives and the publisher: its own
 
 
 def _first_error(letter: DeadLetter) -> str:
@@ -238,8 +208,6 @@ def list_command(
     as_json: bool,
 ) -> None:
     """List dead letters (oldest first) and count them per reason."""
-    from entrypoints.cli import load_settings, run_async
-
     settings = load_settings()
     selection = _selection(reasons, ids, since, until)
 
@@ -285,8 +253,6 @@ def list_command(
 @_FROM
 def show_command(ident: str, raw: bool, origin: Origin) -> None:
     """Show one dead letter: its envelope, and its payload decoded."""
-    from entrypoints.cli import fail, load_settings, run_async
-
     settings = load_settings()
     if raw and sys.stdout.isatty():
         fail("--raw writes the payload's bytes as they are: redirect stdout to a file")
@@ -353,15 +319,13 @@ def replay_command(
     truncated (bounded envelope) cannot be replayed: they are skipped and counted. Nothing is
     removed from the dead-letter topic or table.
     """
-    from core.errors import BrokerUnavailable
-    from entrypoints.cli import fail, load_settings, run_async
-
     settings = load_settings()
     selection = _selection(reasons, ids, since, until)
     if selection.everything and not everything:
         fail("say which dead letters to replay (--reason, --id, --since, --until) or --all")
 
     async def call(queue: DeadLetterQueue) -> ReplayReport:
+        # deferred: rich loads only for the progress bar of a replay
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         columns = (

@@ -4,6 +4,12 @@ The objects below are plain in-process counters (no I/O at import). The HTTP pro
 registry at ``GET /metrics``; the standalone consumers expose it on ``HEXMARKET_METRICS_PORT``
 (see :func:`serve_metrics`). ``hexmarket dev`` runs everything in one process, so its
 ``/metrics`` carries all of them.
+
+Wiring: the container is the one place objects meet their metrics. Its ``Resource``s register
+each use case's ``stats`` as they build it (``resources.watched(..., watch_catalog)``; the
+counters are fed at each scrape), and pass the event hooks (``retry_hook``,
+``record_order_batch``) to the constructors. Gauges read from a server are sampled by the code
+that owns the server's client while it runs (``sampling``, ``measure_readiness``).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from prometheus_client import (
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -38,6 +45,7 @@ from prometheus_client.utils import floatToGoString
 from core.orders.ingest import BatchReport
 from core.ports.audit import OutboxBacklog
 from core.retry import RetryHook
+from entrypoints import probes
 
 _log = logging.getLogger(__name__)
 
@@ -351,8 +359,6 @@ def set_readiness(results: Mapping[str, str | None]) -> None:
 
 async def measure_readiness(settings: Any, roles: Sequence[str]) -> None:
     """Check the servers ``roles`` need, as ``GET /ready`` does, into the readiness gauge."""
-    from entrypoints import probes
-
     try:
         deps = probes.needed(settings, roles)  # type: ignore[arg-type]
     except probes.ConfigurationError:  # a server not configured: nothing to check
@@ -393,8 +399,6 @@ def exposition() -> tuple[bytes, str]:
 
 def serve_metrics(port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - scraped by Prometheus
     """Expose the registry over HTTP from a background thread (consumer processes)."""
-    from prometheus_client import start_http_server
-
     start_http_server(port, addr=host, registry=REGISTRY)
 
 

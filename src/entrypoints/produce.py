@@ -23,6 +23,7 @@ import attrs
 
 from core import tracing
 from core.ports.bus import EventPublisher, OutgoingMessage
+from entrypoints.container import Container, close_container, resolve
 
 _FIRST = ["Anna", "Ivan", "Maria", "Dmitry", "Olga", "Sergey", "Test", "Noa", "Yael", "Lior"]
 _LAST = ["Ivanova", "Petrov", "Smirnova", "Kuznetsov", "Testov", "Cohen", "Levi", "Mizrahi"]
@@ -288,12 +289,11 @@ async def run_produce(
 ) -> ProduceReport:
     """Publish to the broker the settings name (``orders_broker``, ``orders_topic``), with a
     progress bar on the terminal."""
+    # deferred: rich loads only for the progress bar of this command
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    from entrypoints.container import Container
-
     container = Container(settings=settings)
-    bus: EventPublisher = container.orders_bus()
+    bus: EventPublisher = await resolve(container.orders_bus())
     columns = (
         "[progress.description]{task.description}",
         BarColumn(),
@@ -313,4 +313,4 @@ async def run_produce(
                 progress=lambda n: bar.advance(task, n),
             )
     finally:
-        await bus.close()
+        await close_container(container)  # the bus is the container's

@@ -1,62 +1,47 @@
 """Process plumbing shared by the long-running commands and ``hexmarket dev``: start-up checks,
 signal handling, the HTTP server inside the running event loop, workers as tasks, and an
-orderly stop (workers finish the batch in hand first, then HTTP, then the clients close)."""
+orderly stop (workers finish the batch in hand first, then HTTP, then the clients close).
+
+It sits below the worker modules: a worker module hands its ``run_*`` function to
+``worker_command`` for its own ``python -m`` entry, and ``entrypoints.roles`` lists the roles
+for ``hexmarket`` and ``hexmarket dev``; nothing here imports a worker or the CLI."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
+import click
 import uvicorn
 
-from entrypoints import probes, tracing
-from entrypoints.container import Container, resolve
+from entrypoints import metrics, probes, tracing
+from entrypoints.container import Container
+from entrypoints.container import close_container as close_container  # also runtime.close_container
+from entrypoints.launch import load_settings, run_async
 from entrypoints.settings import Settings
-from entrypoints.workers.logwriter import run_log_writer
-from entrypoints.workers.orders_consumer import run_orders_consumer
-from entrypoints.workers.relay import run_relay
 
 log = logging.getLogger("hexmarket")
 
 WorkerFn = Callable[[Container, asyncio.Event], Awaitable[None]]
-
-#: process role -> its worker; each runs until its stop event is set.
-WORKERS: dict[str, WorkerFn] = {
-    "consume-orders": run_orders_consumer,
-    "relay-outbox": run_relay,
-    "write-logs": run_log_writer,
-}
+"""A worker role's body: runs until its stop event is set (``entrypoints.workers``)."""
 
 #: How long an orderly stop may take before the remaining tasks are cancelled.
 STOP_GRACE_SECONDS = 20.0
 
 
-async def watch_worker(role: str, container: Container) -> None:
-    """Feed the worker's use-case counters into the metrics registry."""
-    from entrypoints import metrics
-
-    if role == "relay-outbox":
-        metrics.watch_relay(await resolve(container.outbox_relay()))
-    elif role == "write-logs":
-        metrics.watch_log_writer(await resolve(container.log_writer()))
-
-
 def bind_worker(
     role: str, worker: WorkerFn, container: Container
 ) -> Callable[[asyncio.Event], Awaitable[None]]:
-    """The worker as a task body for ``run_tasks``, its metrics wired first."""
+    """The worker as a task body for ``run_tasks``, sampling its servers' readiness gauge."""
 
     async def run_worker(own_stop: asyncio.Event) -> None:
-        from entrypoints import metrics
-
-        await watch_worker(role, container)
         settings: Settings = container.settings()
 
         async def readiness() -> None:
@@ -66,6 +51,40 @@ def bind_worker(
             await worker(container, own_stop)
 
     return run_worker
+
+
+async def run_worker_process(settings: Settings, role: str, worker: WorkerFn) -> int:
+    """One worker role as a whole process: its servers checked, its metrics served on
+    ``HEXMARKET_METRICS_PORT`` when set, run until SIGTERM / SIGINT, the container closed.
+    Returns the exit code."""
+    await check_servers(settings, [role])  # type: ignore[list-item]
+    if settings.metrics_port is not None:
+        metrics.serve_metrics(settings.metrics_port, settings.http_host)
+        log.info("metrics listening", extra={"port": settings.metrics_port})
+    container = Container(settings=settings)
+    stop = asyncio.Event()
+    tasks: dict[str, Callable[[asyncio.Event], Awaitable[None]]] = {
+        role: bind_worker(role, worker, container)
+    }
+    with stop_on_signals(stop):
+        try:
+            return await run_tasks(tasks, stop)
+        finally:
+            await close_container(container)
+
+
+def worker_command(role: str, worker: WorkerFn, doc: str) -> click.Command:
+    """The command running ``worker`` as a process: ``hexmarket <role>``, and the worker
+    module's own ``python -m`` entry."""
+
+    def command() -> None:
+        settings = load_settings()
+        sys.exit(run_async(run_worker_process(settings, role, worker)))
+
+    command.__doc__ = doc
+    return click.command(name=role, context_settings={"help_option_names": ["-h", "--help"]})(
+        command
+    )
 
 
 async def check_servers(settings: Settings, roles: Sequence[probes.Role]) -> None:
@@ -218,7 +237,7 @@ def http_server(app: Any, settings: Settings) -> HttpServer:
     closed after ``HEXMARKET_HTTP_KEEP_ALIVE`` seconds, a request head is 16 KiB and 100 header
     fields at most. Listening on a loopback address, the app answers only loopback host names
     unless ``HEXMARKET_ALLOWED_HOSTS`` says otherwise (``entrypoints.http.edge``)."""
-    # here, not at the top: the workers share this module and never load the HTTP framework
+    # deferred: the workers share this module and never load the HTTP framework (Litestar)
     from entrypoints.http.edge import loopback_hosts
     from entrypoints.http.front import FrontedLitestar
     from entrypoints.http.server import protocol_class
@@ -328,9 +347,3 @@ async def _call(fn: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Ev
     await fn(stop)
     if not stop.is_set():
         raise RuntimeError("returned before it was asked to stop")
-
-
-async def close_container(container: Container) -> None:
-    result = container.shutdown_resources()
-    if inspect.isawaitable(result):
-        await result

@@ -12,7 +12,7 @@ from adapters.nats_bus import NatsEventBus
 from core.contracts.bus import drain
 from core.errors import BrokerUnavailable
 from core.ports.bus import OutgoingMessage, Retention
-from entrypoints.container import Container
+from entrypoints.container import Container, close_container, resolve
 from entrypoints.settings import Settings
 
 WEEK = Retention(max_age=7 * 86400, max_bytes=6 * 1024**2)
@@ -87,7 +87,7 @@ async def test_kafka_topics_get_their_retention_and_existing_ones_are_updated(
         assert entries["retention.bytes"].value == str(WEEK.max_bytes // parts), resource.name
 
 
-def test_the_container_gives_both_buses_the_settings_retention() -> None:
+async def test_the_container_gives_both_buses_the_settings_retention() -> None:
     settings = Settings(
         _env_file=None,
         orders_broker="nats",
@@ -96,9 +96,13 @@ def test_the_container_gives_both_buses_the_settings_retention() -> None:
         dlq_retention_hours=2,
         topic_max_bytes=1000,
     )
-    bus = Container(settings=settings).orders_bus()
-    assert bus._retention == {
-        "orders": Retention(max_age=3600, max_bytes=1000),
-        "orders.dlq": Retention(max_age=7200, max_bytes=1000),
-        "goods.events": Retention(max_age=168 * 3600, max_bytes=1000),
-    }
+    container = Container(settings=settings)
+    bus = await resolve(container.orders_bus())  # a Resource: the container closes it
+    try:
+        assert bus._retention == {
+            "orders": Retention(max_age=3600, max_bytes=1000),
+            "orders.dlq": Retention(max_age=7200, max_bytes=1000),
+            "goods.events": Retention(max_age=168 * 3600, max_bytes=1000),
+        }
+    finally:
+        await close_container(container)

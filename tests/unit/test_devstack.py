@@ -15,11 +15,11 @@ from entrypoints.devstack import (
     DevStack,
     DevStackError,
     ServerStartError,
-    _Server,
     forget_stack,
     record_stack,
     running_stack,
 )
+from entrypoints.devstack import Server as _Server
 
 EXTERNAL = {
     "HEXMARKET_POSTGRES_URL": "postgresql://u@db:5432/x",

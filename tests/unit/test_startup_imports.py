@@ -11,15 +11,18 @@ from pathlib import Path
 ROOT = Path(__file__).parents[2]
 
 PROBE = """
-import json, sys
-from entrypoints.container import Container
+import asyncio, json, sys
+from entrypoints.container import Container, close_container, resolve
 from entrypoints.settings import Settings
 import entrypoints.cli, entrypoints.workers.orders_consumer
 settings = Settings(_env_file=None, orders_broker="nats", nats_url="nats://127.0.0.1:1",
                     orders_store="memory")
-container = Container(settings=settings)
-container.orders_bus()
-container.orders_ingest()
+async def build():
+    container = Container(settings=settings)
+    await resolve(container.orders_bus())
+    await resolve(container.orders_consumer())
+    await close_container(container)
+asyncio.run(build())
 heavy = ("litestar", "clickhouse_connect", "redis", "confluent_kafka", "chdb")
 print(json.dumps(sorted(m for m in heavy if m in sys.modules)))
 """

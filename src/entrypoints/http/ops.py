@@ -13,7 +13,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ASGIApp
 
-from core.catalog.service import CatalogService
 from core.ports.audit import OutboxRelayStore
 from entrypoints import metrics, probes
 from entrypoints.container import Container, resolve
@@ -114,15 +113,5 @@ async def _measure_outbox_backlog(container: Container) -> None:
     metrics.OUTBOX_BACKLOG.set(backlog.pending)
 
 
-async def _watch_use_cases(services: dict[str, Any]) -> None:
-    """Feed the list cache counters from the catalog service other route modules resolved
-    (resolving it here would make a catalog-less app need its servers)."""
-    for service in services.values():
-        if isinstance(service, CatalogService):
-            metrics.watch_catalog(service)
-            return
-
-
 ROUTES = [health, ready, prometheus_metrics]
 DEPENDENCIES: dict[str, Resolver] = {}
-STARTUP = [_watch_use_cases]

@@ -23,7 +23,6 @@ from litestar.types import ASGIApp
 
 from core.errors import InfrastructureError
 from core.orders.queries import OrderQueries
-from entrypoints import metrics
 from entrypoints.http import dependencies
 from entrypoints.http.errors import UNAVAILABLE, error
 from entrypoints.http.fastpath import (
@@ -94,14 +93,9 @@ async def warm_order_cache(services: dict[str, Any]) -> None:
         log.warning("order cache warm-up skipped: %s", exc)
 
 
-async def watch_order_cache(services: dict[str, Any]) -> None:
-    """Feed the orders cache counters (``hexmarket_cache_*_total{cache="orders"}``)."""
-    metrics.watch_orders(services["orders"])
-
-
 ROUTES = [get_order]
 DEPENDENCIES: dict[str, dependencies.Resolver] = {
     "orders": dependencies.order_queries,
     "settings": dependencies.settings,
 }
-STARTUP = [watch_order_cache, warm_order_cache]
+STARTUP = [warm_order_cache]

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 
 from core.audit.logwriter import LogWriter
+from entrypoints import runtime
 from entrypoints.container import Container, resolve
 from entrypoints.settings import Settings
 
 log = logging.getLogger("hexmarket.audit.logwriter")
+
+ROLE = "write-logs"
 
 
 async def run_log_writer(container: Container, stop_event: asyncio.Event) -> None:
@@ -35,12 +37,12 @@ async def run_log_writer(container: Container, stop_event: asyncio.Event) -> Non
     )
 
 
-def main() -> None:
-    """``python -m`` runs the same process as ``hexmarket write-logs``."""
-    from entrypoints.cli import main as cli
-
-    cli(["write-logs", *sys.argv[1:]])
-
+#: ``hexmarket write-logs``, and ``python -m entrypoints.workers.logwriter``: the same process.
+main = runtime.worker_command(
+    ROLE,
+    run_log_writer,
+    "Write audit events from the broker into the log store (ClickHouse) in batches.",
+)
 
 if __name__ == "__main__":
     main()

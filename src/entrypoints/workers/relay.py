@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 
 from core.audit.relay import OutboxRelay
 from core.ports.audit import OutboxRelayStore
-from entrypoints import metrics
+from entrypoints import metrics, runtime
 from entrypoints.container import Container, resolve
 from entrypoints.settings import Settings
 
 log = logging.getLogger("hexmarket.audit.relay")
+
+ROLE = "relay-outbox"
 
 
 async def run_relay(container: Container, stop_event: asyncio.Event) -> None:
@@ -38,12 +39,12 @@ async def run_relay(container: Container, stop_event: asyncio.Event) -> None:
     )
 
 
-def main() -> None:
-    """``python -m`` runs the same process as ``hexmarket relay-outbox``."""
-    from entrypoints.cli import main as cli
-
-    cli(["relay-outbox", *sys.argv[1:]])
-
+#: ``hexmarket relay-outbox``, and ``python -m entrypoints.workers.relay``: the same process.
+main = runtime.worker_command(
+    ROLE,
+    run_relay,
+    "Publish audit events from the PostgreSQL outbox to the broker (HEXMARKET_EVENTS_BROKER).",
+)
 
 if __name__ == "__main__":
     main()
