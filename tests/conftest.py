@@ -32,6 +32,9 @@ from psycopg import sql
 
 from entrypoints.devstack import DevStack, ServerName, ServerStartError, ServerUnavailableError
 
+# The contract suites and the backends each runs on, per tier.
+pytest_plugins = ("tests.contracts",)
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 _stack_key = pytest.StashKey[DevStack]()
