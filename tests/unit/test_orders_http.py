@@ -21,7 +21,7 @@ from core.orders.queries import CACHE_PREFIX, DIGEST_SIZE, OrderQueries, digest_
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.http.edge import SECURITY_HEADERS
-from entrypoints.settings import Settings
+from tests.support import memory_settings
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "model.json").read_bytes())
 NOT_FOUND = {"code": 3, "message": "errors.common.notFound", "details": {}}
@@ -37,18 +37,9 @@ def dated(uid: str, minutes: int) -> dict[str, Any]:
 async def make_client(
     docs: list[dict[str, Any]], *, cache_size: int = 100, warm: int = 0
 ) -> tuple[AsyncTestClient[Any], Container]:
-    settings = Settings(
-        catalog_store="memory",
-        list_cache="lru",
-        orders_store="memory",
-        orders_cache="lru",
-        orders_cache_size=cache_size,
-        orders_warm_count=warm,
-        orders_broker="memory",
-        events_broker="memory",
-        log_store="memory",
+    container = Container(
+        settings=memory_settings(orders_cache_size=cache_size, orders_warm_count=warm)
     )
-    container = Container(settings=settings)
     repo: MemoryOrderRepository = container.orders_repository()
     await repo.add_many([order_from(d) for d in docs])
     return AsyncTestClient(create_app(container)), container
