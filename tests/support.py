@@ -3,6 +3,8 @@
 - ``MEMORY`` / ``memory_settings(**overrides)``: the app with every adapter in memory;
 - ``app_client(container)``: the app of a container behind a started Litestar test client;
 - ``eventually(check, within=, what=)``: poll a condition with a deadline (never a sleep);
+- ``logs_until(client, count)``: poll ``GET /logs`` until it lists ``count`` events;
+- ``child_env(**values)``: the environment for a child process, without this shell's settings;
 - ``EVENT_KEYS``: the keys of an audit event's JSON, in their agreed order.
 """
 
@@ -10,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from litestar.testing import AsyncTestClient
 
 from entrypoints.container import Container
@@ -66,6 +70,35 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"{what} not reached within {within}s")
         await asyncio.sleep(pause)
+
+
+async def logs_until(
+    client: httpx.AsyncClient, count: int, *, query: str = "?limit=1000", within: float = 5.0
+) -> list[dict[str, Any]]:
+    """``GET /logs{query}``'s events once it lists at least ``count``; fails after ``within``."""
+    logs: list[dict[str, Any]] = []
+
+    async def enough() -> bool:
+        nonlocal logs
+        response = await client.get(f"/logs{query}")
+        assert response.status_code == 200, response.text
+        logs = response.json()["logs"]
+        return len(logs) >= count
+
+    await eventually(enough, within=within, what=f"{count} events in GET /logs{query}")
+    return logs
+
+
+def child_env(**values: str) -> dict[str, str]:
+    """``os.environ`` without the ``HEXMARKET_*`` settings and ``KAFKA_BOOTSTRAP_SERVERS`` (so a
+    developer's shell cannot point a test's child process elsewhere), plus ``values``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("HEXMARKET_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
+    env.update(values)
+    return env
 
 
 #: The keys of an audit event's JSON (``GoodEvent.to_json``), in their agreed order.

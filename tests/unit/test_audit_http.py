@@ -15,26 +15,12 @@ from entrypoints.container import Container
 from entrypoints.settings import Settings
 from entrypoints.workers.logwriter import run_log_writer
 from entrypoints.workers.relay import run_relay
-from tests.support import EVENT_KEYS, memory_settings
+from tests.support import EVENT_KEYS, logs_until, memory_settings
 
 
 @pytest.fixture
 def app_settings() -> Settings:
     return memory_settings(log_batch_ms=20, relay_idle_ms=50)
-
-
-async def poll_logs(
-    client: AsyncTestClient[Any], query: str, count: int, within: float = 5.0
-) -> list[dict[str, Any]]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        response = await client.get(f"/logs{query}")
-        assert response.status_code == 200, response.text
-        logs: list[dict[str, Any]] = response.json()["logs"]
-        if len(logs) >= count or loop.time() > deadline:
-            return logs
-        await asyncio.sleep(0.02)
 
 
 async def test_changes_over_http_reach_get_logs(
@@ -52,7 +38,7 @@ async def test_changes_over_http_reach_get_logs(
         await client.patch(f"/good/reprioritize?id={b['id']}&projectId=1", json={"newPriority": 1})
         await client.delete(f"/good/remove?id={b['id']}&projectId=1")
         # create a, create b, update a, reprioritize (b and a change), remove b
-        logs = await poll_logs(client, "?projectId=1", 6)
+        logs = await logs_until(client, 6, query="?projectId=1")
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*workers), 5)
