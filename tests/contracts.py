@@ -181,31 +181,31 @@ def bus_harness(request: pytest.FixtureRequest, unique: str) -> BusHarness:
         dedupe = kind == "memory-dedup"
         shared = MemoryEventBus(dedupe_by_key=dedupe)
 
-        async def connect() -> EventBus:
+        async def shared_bus() -> EventBus:
             return shared
 
         return BusHarness(
-            connect=connect, topic_name=topic, group_name=group, dedupes_by_key=dedupe, patience=2
+            connect=shared_bus, topic_name=topic, group_name=group, dedupes_by_key=dedupe, patience=2
         )
     if kind == "nats":
         url = request.getfixturevalue("nats_url")
 
-        async def connect() -> EventBus:
+        async def nats_bus() -> EventBus:
             return NatsEventBus(url, ack_wait=5.0)
 
         return BusHarness(
-            connect=connect, topic_name=topic, group_name=group, dedupes_by_key=True, patience=10
+            connect=nats_bus, topic_name=topic, group_name=group, dedupes_by_key=True, patience=10
         )
     assert kind == "kafka"
     from adapters.kafka_bus import KafkaEventBus  # deferred: librdkafka only where Kafka runs
 
     bootstrap = request.getfixturevalue("kafka_bootstrap")
 
-    async def connect() -> EventBus:
+    async def kafka_bus() -> EventBus:
         return KafkaEventBus(bootstrap, partitions=3)
 
     return BusHarness(
-        connect=connect, topic_name=topic, group_name=group, dedupes_by_key=False, patience=30
+        connect=kafka_bus, topic_name=topic, group_name=group, dedupes_by_key=False, patience=30
     )
 
 
