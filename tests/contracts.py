@@ -181,11 +181,11 @@ def bus_harness(request: pytest.FixtureRequest, unique: str) -> BusHarness:
         dedupe = kind == "memory-dedup"
         shared = MemoryEventBus(dedupe_by_key=dedupe)
 
-        async def shared_bus() -> EventBus:
+        async def memory_bus() -> EventBus:
             return shared
 
         return BusHarness(
-            connect=shared_bus, topic_name=topic, group_name=group, dedupes_by_key=dedupe, patience=2
+            connect=memory_bus, topic_name=topic, group_name=group, dedupes_by_key=dedupe, patience=2
         )
     if kind == "nats":
         url = request.getfixturevalue("nats_url")
