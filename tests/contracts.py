@@ -185,7 +185,11 @@ def bus_harness(request: pytest.FixtureRequest, unique: str) -> BusHarness:
             return shared
 
         return BusHarness(
-            connect=memory_bus, topic_name=topic, group_name=group, dedupes_by_key=dedupe, patience=2
+            connect=memory_bus,
+            topic_name=topic,
+            group_name=group,
+            dedupes_by_key=dedupe,
+            patience=2,
         )
     if kind == "nats":
         url = request.getfixturevalue("nats_url")
