@@ -1,4 +1,5 @@
-"""Deterministic, valid demo data: orders in the public message format (``docs/model.json``)."""
+"""Deterministic, valid demo data: orders in the public message format (``docs/model.json``),
+built by the one order factory (``core.orders.documents.order_document``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from core.orders.documents import order_document, sale_price
 
 _BRANDS = ("Vivienne Sabo", "Nike", "Bosch", "Lego", "Tefal", "Xiaomi", "Zara")
 _GOODS = ("Mascaras", "Sneakers", "Drill", "Bricks", "Pan", "Phone", "Jacket", "Lamp")
@@ -20,7 +23,6 @@ def order(seq: int, *, run: str = "b") -> dict[str, Any]:
     """
     rng = random.Random(seq)
     uid = f"{run}{seq:012d}"
-    track = f"WBIL{seq:010d}"
     items: list[dict[str, Any]] = []
     for _ in range(rng.randint(1, 3)):
         price = rng.randint(100, 20_000)
@@ -28,26 +30,24 @@ def order(seq: int, *, run: str = "b") -> dict[str, Any]:
         items.append(
             {
                 "chrt_id": rng.randint(1_000_000, 9_999_999),
-                "track_number": track,
                 "price": price,
                 "rid": f"{rng.getrandbits(80):020x}",
                 "name": rng.choice(_GOODS),
                 "sale": sale,
                 "size": str(rng.randint(0, 56)),
-                "total_price": price * (100 - sale) // 100,
+                "total_price": sale_price(price, sale),
                 "nm_id": rng.randint(1_000_000, 9_999_999),
                 "brand": rng.choice(_BRANDS),
                 "status": 202,
             }
         )
-    goods_total = sum(item["total_price"] for item in items)
     delivery_cost = rng.choice((0, 500, 1500))
     created = _EPOCH + timedelta(seconds=seq)
-    return {
-        "order_uid": uid,
-        "track_number": track,
-        "entry": "WBIL",
-        "delivery": {
+    return order_document(
+        order_uid=uid,
+        track_number=f"WBIL{seq:010d}",
+        entry="WBIL",
+        delivery={
             "name": "Test Testov",
             "phone": f"+972{rng.randint(1_000_000, 9_999_999)}",
             "zip": str(rng.randint(100_000, 999_999)),
@@ -56,28 +56,26 @@ def order(seq: int, *, run: str = "b") -> dict[str, Any]:
             "region": "Kraiot",
             "email": f"user{seq}@example.com",
         },
-        "payment": {
+        payment={
             "transaction": uid,
             "request_id": "",
             "currency": "USD",
             "provider": "wbpay",
-            "amount": goods_total + delivery_cost,
             "payment_dt": int(created.timestamp()),
             "bank": "alpha",
             "delivery_cost": delivery_cost,
-            "goods_total": goods_total,
             "custom_fee": 0,
         },
-        "items": items,
-        "locale": "en",
-        "internal_signature": "",
-        "customer_id": f"customer{seq % 5000}",
-        "delivery_service": "meest",
-        "shardkey": str(seq % 10),
-        "sm_id": 99,
-        "date_created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "oof_shard": "1",
-    }
+        items=items,
+        locale="en",
+        internal_signature="",
+        customer_id=f"customer{seq % 5000}",
+        delivery_service="meest",
+        shardkey=str(seq % 10),
+        sm_id=99,
+        date_created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        oof_shard="1",
+    )
 
 
 def order_messages(count: int, *, run: str = "b") -> list[bytes]:

@@ -8,6 +8,12 @@ Unit tests ask for none of these, so they never start a server. Integration test
   running again if an earlier test stopped them; namespace what you create with ``unique``;
 - ``unique``: a short lowercase token (``t`` + 10 hex digits), distinct per test.
 
+The contract suites' fixtures and the backends each suite runs on per tier come from
+``tests/contracts.py`` (a plugin, registered below); the unit tests' app fixtures (``app_settings``,
+``container``, ``client``) from ``tests/unit/conftest.py``; helpers that are not fixtures
+(``memory_settings``, ``app_client``, ``eventually``...) from ``tests/support.py``. These names
+are stable: new test modules should use them rather than define their own.
+
 Servers given by environment variables (``HEXMARKET_POSTGRES_URL``, ``KAFKA_BOOTSTRAP_SERVERS``...)
 are used instead of starting ones. A server that fails to start fails the test with its log tail;
 outside CI a server that cannot exist here (no Java, no Maven...) skips the test instead.
@@ -31,6 +37,9 @@ import pytest
 from psycopg import sql
 
 from entrypoints.devstack import DevStack, ServerName, ServerStartError, ServerUnavailableError
+
+# The contract suites and the backends each runs on, per tier.
+pytest_plugins = ("tests.contracts",)
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -16,12 +16,20 @@ ignored"); the reference dead-letters it as malformed.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import msgspec
 
-from core.orders.model import Delivery, Item, Order, Payment
+from core.orders.model import (
+    CURRENCY_RE,
+    EMAIL_RE,
+    ORDER_UID_RE,
+    PHONE_RE,
+    Delivery,
+    Item,
+    Order,
+    Payment,
+)
 from core.orders.parsing import (
     INT64_MAX,
     MAX_ITEMS,
@@ -40,10 +48,10 @@ _Int = Annotated[int, msgspec.Meta(ge=-INT64_MAX - 1, le=INT64_MAX)]
 _Money = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 _Sale = Annotated[int, msgspec.Meta(ge=0, le=100)]
 
-_uid = re.compile(r"[A-Za-z0-9_-]{1,64}").fullmatch
-_phone = re.compile(r"\+[0-9]{7,15}").fullmatch
-_email = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+").fullmatch
-_currency = re.compile(r"[A-Z]{3}").fullmatch
+_uid = ORDER_UID_RE.fullmatch
+_phone = PHONE_RE.fullmatch
+_email = EMAIL_RE.fullmatch
+_currency = CURRENCY_RE.fullmatch
 
 
 def _digits(value: str) -> bool:

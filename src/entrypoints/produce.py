@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 
 from core import tracing
+from core.orders.documents import order_document, sale_price
 from core.ports.bus import EventPublisher, OutgoingMessage
 from entrypoints.container import Container, close_container, resolve
 
@@ -57,7 +58,7 @@ def _token(
 
 
 def make_order(rng: random.Random, now: datetime | None = None) -> dict[str, Any]:
-    """One valid, self-consistent order document."""
+    """One valid, self-consistent order document (``core.orders.documents.order_document``)."""
     uid = _token(rng, 19)
     track = "WB" + _token(rng, 12, string.ascii_uppercase)
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
@@ -70,27 +71,25 @@ def make_order(rng: random.Random, now: datetime | None = None) -> dict[str, Any
         items.append(
             {
                 "chrt_id": rng.randint(1_000_000, 99_999_999),
-                "track_number": track,
                 "price": price,
                 "rid": _token(rng, 21),
                 "name": name,
                 "sale": sale,
                 "size": str(rng.choice([0, 0, 38, 40, 42, 44, 46])),
-                "total_price": price * (100 - sale) // 100,
+                "total_price": sale_price(price, sale),
                 "nm_id": rng.randint(100_000, 9_999_999),
                 "brand": brand,
                 "status": rng.choice([200, 202, 202, 300]),
             }
         )
-    goods_total = sum(item["total_price"] for item in items)
     delivery_cost = rng.choice([0, 0, 300, 500, 1500])
     custom_fee = rng.choice([0, 0, 0, 100])
     created = (now or datetime.now(UTC)) - timedelta(seconds=rng.randint(0, 86_400))
-    return {
-        "order_uid": uid,
-        "track_number": track,
-        "entry": "WBIL",
-        "delivery": {
+    return order_document(
+        order_uid=uid,
+        track_number=track,
+        entry="WBIL",
+        delivery={
             "name": f"{first} {last}",
             "phone": "+" + str(rng.choice([7, 972, 1])) + _token(rng, 10, string.digits),
             "zip": _token(rng, 6, string.digits),
@@ -99,28 +98,26 @@ def make_order(rng: random.Random, now: datetime | None = None) -> dict[str, Any
             "region": region,
             "email": f"{first.lower()}.{last.lower()}{rng.randint(1, 99)}@{rng.choice(_MAIL)}",
         },
-        "payment": {
+        payment={
             "transaction": uid,
             "request_id": rng.choice(["", "", _token(rng, 8)]),
             "currency": rng.choice(_CURRENCIES),
             "provider": "wbpay",
-            "amount": goods_total + delivery_cost + custom_fee,
             "payment_dt": int(created.timestamp()),
             "bank": rng.choice(_BANKS),
             "delivery_cost": delivery_cost,
-            "goods_total": goods_total,
             "custom_fee": custom_fee,
         },
-        "items": items,
-        "locale": rng.choice(["en", "ru"]),
-        "internal_signature": "",
-        "customer_id": _token(rng, 6),
-        "delivery_service": rng.choice(_SERVICES),
-        "shardkey": str(rng.randint(0, 9)),
-        "sm_id": rng.randint(1, 100),
-        "date_created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "oof_shard": str(rng.randint(1, 2)),
-    }
+        items=items,
+        locale=rng.choice(["en", "ru"]),
+        internal_signature="",
+        customer_id=_token(rng, 6),
+        delivery_service=rng.choice(_SERVICES),
+        shardkey=str(rng.randint(0, 9)),
+        sm_id=rng.randint(1, 100),
+        date_created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        oof_shard=str(rng.randint(1, 2)),
+    )
 
 
 def _encode(doc: dict[str, Any]) -> bytes:

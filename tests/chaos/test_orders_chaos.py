@@ -40,7 +40,7 @@ from entrypoints.http.app import create_app
 from tests.chaos import figures
 from tests.chaos.lag import lag
 from tests.integration import test_orders_ingest
-from tests.integration.test_orders_ingest import CORRUPTIONS, Env, eventually, order
+from tests.integration.test_orders_ingest import CORRUPTIONS, Env, order
 from tests.integration.test_orders_liveness import (
     Worker,
     _raw,
@@ -49,6 +49,7 @@ from tests.integration.test_orders_liveness import (
     big_valid,
 )
 from tests.integration.test_orders_read import app_settings
+from tests.support import eventually
 
 env = test_orders_ingest.env  # the broker-parametrized fixture: one database + one broker
 

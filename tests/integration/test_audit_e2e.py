@@ -20,23 +20,7 @@ from entrypoints.runtime import close_container, http_server, serve_http_until
 from entrypoints.settings import Settings
 from entrypoints.workers.logwriter import run_log_writer
 from entrypoints.workers.relay import run_relay
-
-EVENT_KEYS = {
-    "event_id",
-    "type",
-    "id",
-    "project_id",
-    "name",
-    "description",
-    "priority",
-    "removed",
-    "event_time",
-    "change_id",
-    "target_id",
-    "before_priority",
-    "before_name",
-    "before_description",
-}
+from tests.support import EVENT_KEYS, logs_until
 
 
 @pytest.fixture(params=["nats", pytest.param("kafka", marks=pytest.mark.kafka)])
@@ -104,21 +88,6 @@ async def running(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, 
         await close_container(container)
 
 
-async def logs_until(
-    client: httpx.AsyncClient, count: int, *, query: str = "?limit=1000", within: float = 90
-) -> list[dict[str, Any]]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        response = await client.get(f"/logs{query}")
-        assert response.status_code == 200, response.text
-        logs: list[dict[str, Any]] = response.json()["logs"]
-        if len(logs) >= count:
-            return logs
-        assert loop.time() < deadline, f"{len(logs)} of {count} events after {within}s"
-        await asyncio.sleep(0.1)
-
-
 async def outbox_event_ids(pg_url: str, *, pending_only: bool = False) -> list[str]:
     sql = "SELECT event_id::text FROM outbox" + (" WHERE sent_at IS NULL" if pending_only else "")
     async with await psycopg.AsyncConnection.connect(pg_url) as conn:
@@ -146,9 +115,9 @@ async def test_changes_over_http_appear_in_get_logs(
     )
     await ok(await client.delete(f"/good/remove?id={b['id']}&projectId=1"))
 
-    logs = await logs_until(client, 6, query="?projectId=1")
+    logs = await logs_until(client, 6, query="?projectId=1", within=90)
     assert len(logs) == 6
-    assert all(set(entry) == EVENT_KEYS for entry in logs)
+    assert all(set(entry) == set(EVENT_KEYS) for entry in logs)
     assert sorted(e["event_id"] for e in logs) == sorted(
         await outbox_event_ids(str(settings.postgres_url))
     )
@@ -183,7 +152,7 @@ async def test_a_broker_outage_delays_events_but_loses_and_duplicates_none(
     client, _ = running
     pg_url = str(settings.postgres_url)
     first = await ok(await client.post("/good/create?projectId=1", json={"name": "before"}))
-    await logs_until(client, 1)  # streams, topics and consumers exist; the path is warm
+    await logs_until(client, 1, within=90)  # streams, topics and consumers exist; the path is warm
 
     await asyncio.to_thread(stack.stop, broker)  # type: ignore[arg-type]
     try:
@@ -203,7 +172,7 @@ async def test_a_broker_outage_delays_events_but_loses_and_duplicates_none(
     finally:
         await asyncio.to_thread(stack.start, broker)  # type: ignore[arg-type]
 
-    logs = await logs_until(client, 10)
+    logs = await logs_until(client, 10, within=90)
     ids = [e["event_id"] for e in logs]
     assert len(ids) == len(set(ids)) == 10
     assert sorted(ids) == sorted(await outbox_event_ids(pg_url))

@@ -31,6 +31,7 @@ from core.catalog.events import GoodEvent
 from core.contracts.logstore import event
 from core.ports.bus import EventBus, OutgoingMessage
 from core.retry import Backoff
+from tests.support import eventually
 
 KAFKA_PARTITIONS = 6  # what the container's KafkaEventBus creates
 
@@ -90,14 +91,6 @@ def acked_counter(
     return kafka_count
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 90) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
 def messages(events: list[GoodEvent]) -> list[OutgoingMessage]:
     return [OutgoingMessage(data=e.to_json(), key=str(e.event_id)) for e in events]
 
@@ -132,7 +125,7 @@ async def test_a_failed_clickhouse_insert_leaves_the_batch_unacked_and_is_retrie
         async def failed_thrice() -> bool:
             return writer.stats.store_failures >= 3
 
-        await until(failed_thrice, "three failed inserts")
+        await eventually(failed_thrice, within=90, what="three failed inserts")
         assert writer.stats.written == 0
         done, in_hand = await acked()
         assert done == 0
@@ -144,7 +137,7 @@ async def test_a_failed_clickhouse_insert_leaves_the_batch_unacked_and_is_retrie
         async def all_acked() -> bool:
             return (await acked())[0] == 20
 
-        await until(all_acked, "the retried batch to be acknowledged")
+        await eventually(all_acked, within=90, what="the retried batch to be acknowledged")
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
@@ -207,7 +200,7 @@ async def test_a_log_writer_killed_mid_batch_loses_and_duplicates_nothing(
             done, in_hand = await acked()
             return done == 100 and in_hand in (None, 50)
 
-        await until(first_batch_done, "the first batch to be acknowledged")
+        await eventually(first_batch_done, within=90, what="the first batch to be acknowledged")
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait(10)
@@ -223,7 +216,7 @@ async def test_a_log_writer_killed_mid_batch_loses_and_duplicates_nothing(
             done, in_hand = await acked()
             return done == 300 and in_hand in (None, 0)
 
-        await until(everything_acked, "every event to be acknowledged", within=120)
+        await eventually(everything_acked, within=120, what="every event to be acknowledged")
     finally:
         restarted.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(restarted.wait, 30)

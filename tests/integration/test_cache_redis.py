@@ -1,5 +1,6 @@
-"""The Redis cache passes the cache contract on a real server, agrees with the in-process LRU
-under random operations, keeps auto-pipelined reads apart, and reports outages."""
+"""The Redis cache beyond the contract (``tests/contracts.py`` runs that on a real server): it
+agrees with the in-process LRU under random operations, keeps auto-pipelined reads apart, and
+reports outages."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from redis.asyncio import Redis
 
 from adapters.lru_cache import LruCache
 from adapters.redis_cache import RedisCache
-from core.contracts.cache import CacheContract
 from core.errors import CacheUnavailable
 from core.ports.cache import Cache
 
@@ -26,10 +26,6 @@ async def cache(redis_url: str, unique: str) -> AsyncIterator[RedisCache]:
     client: Redis = Redis.from_url(redis_url)
     yield RedisCache(client=client, prefix=f"{unique}:")
     await client.aclose()
-
-
-class TestRedisCache(CacheContract):
-    pass
 
 
 async def test_counters_survive_a_set_with_ttl_before(cache: RedisCache) -> None:

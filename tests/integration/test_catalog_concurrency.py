@@ -27,6 +27,7 @@ import pytest
 
 from adapters.postgres.migrate import migrate
 from entrypoints.devstack import free_port
+from tests.support import child_env
 
 HEXMARKET = str(Path(sys.executable).with_name("hexmarket"))
 CLIENTS = 16
@@ -35,22 +36,12 @@ CREATES_PER_CLIENT = 40  # 16 x 40 goods stay under one 1000-good page
 PROJECTS = (1, 2)
 
 
-def _env(**values: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("HEXMARKET_") and k != "KAFKA_BOOTSTRAP_SERVERS"
-    }
-    env.update(values)
-    return env
-
-
 @pytest.fixture
 def server(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``hexmarket serve`` on a free port (its own process: the clients get the other core)."""
     asyncio.run(migrate(pg_url))
     port = free_port()
-    env = _env(
+    env = child_env(
         HEXMARKET_POSTGRES_URL=pg_url,
         HEXMARKET_LIST_CACHE="lru",
         HEXMARKET_LOG_STORE="memory",

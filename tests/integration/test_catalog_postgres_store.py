@@ -1,5 +1,6 @@
-"""The Postgres catalog store on a real server: the catalog contract, then what only a
-database with concurrent connections can show (unique priorities, row locks)."""
+"""The Postgres catalog store on a real server beyond the catalog contract (``tests/contracts.py``
+runs that): what only a database with concurrent connections can show (unique priorities, row
+locks)."""
 
 from __future__ import annotations
 
@@ -17,20 +18,9 @@ from adapters.lru_cache import LruCache
 from adapters.postgres.catalog import PgCatalogStore
 from adapters.postgres.migrate import migrate
 from core.catalog.service import CatalogService
-from core.contracts.catalog import CatalogStoreContract, add_goods, priorities
+from core.contracts.catalog import add_goods, priorities
 from core.errors import StorageConflict, StorageError
 from core.ports.clock import SystemClock, Uuid4Generator
-
-
-class PgHarness:
-    def __init__(self, store: PgCatalogStore, dsn: str) -> None:
-        self.store = store
-        self.dsn = dsn
-
-    async def outbox_payloads(self) -> list[bytes]:
-        async with await psycopg.AsyncConnection.connect(self.dsn) as conn:
-            cur = await conn.execute("SELECT payload FROM outbox ORDER BY id")
-            return [bytes(row[0]) for row in await cur.fetchall()]
 
 
 @pytest.fixture
@@ -47,15 +37,6 @@ async def pool(pg_url: str) -> AsyncIterator[AsyncConnectionPool[Any]]:
 @pytest.fixture
 def store(pool: AsyncConnectionPool[Any]) -> PgCatalogStore:
     return PgCatalogStore(pool=pool, topic="goods.events")
-
-
-@pytest.fixture
-def harness(store: PgCatalogStore, pg_url: str) -> PgHarness:
-    return PgHarness(store, pg_url)
-
-
-class TestPgCatalogStore(CatalogStoreContract):
-    pass
 
 
 def service(store: PgCatalogStore) -> CatalogService:

@@ -20,8 +20,9 @@ from adapters.postgres.dead_letters import PgDeadLetterStore
 from core.orders.ingest import dead_letter_envelope
 from core.orders.parsing import FieldError, Rejection
 from core.ports.bus import Delivery, OutgoingMessage
-from tests.integration.test_orders_ingest import CORRUPTIONS, ROOT, Env, Running, eventually, order
+from tests.integration.test_orders_ingest import CORRUPTIONS, ROOT, Env, Running, order
 from tests.integration.test_orders_ingest import env as env  # the broker-parametrized fixture
+from tests.support import eventually
 
 
 def dlq_cli(env: Env, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -102,7 +103,7 @@ async def test_list_show_and_replay_dead_letters(env: Env) -> None:
         async def all_dead() -> bool:
             return len(await env.read_dead_letters()) >= len(CORRUPTIONS) + 2
 
-        await eventually(all_dead, what="every invalid message dead-lettered")
+        await eventually(all_dead, within=60, what="every invalid message dead-lettered")
         readers_before = await dlq_readers(env)
 
         # list: every dead letter, counted per reason
@@ -162,7 +163,7 @@ async def test_list_show_and_replay_dead_letters(env: Env) -> None:
         async def replayed_stored() -> bool:
             return await env.stored() == len(valid) + 2
 
-        await eventually(replayed_stored, what="the replayed orders stored")
+        await eventually(replayed_stored, within=60, what="the replayed orders stored")
 
         # twice: no order stored twice (JetStream drops the same replay key; Kafka's copies are
         # duplicates to the idempotent ingest)
@@ -172,7 +173,9 @@ async def test_list_show_and_replay_dead_letters(env: Env) -> None:
             async def duplicates_counted() -> bool:
                 return consumer.stats.duplicates >= 2
 
-            await eventually(duplicates_counted, what="the second replay counted as duplicates")
+            await eventually(
+                duplicates_counted, within=60, what="the second replay counted as duplicates"
+            )
         assert await env.stored() == len(valid) + 2
         async with await psycopg.AsyncConnection.connect(env.pg_url) as conn:
             cur = await conn.execute(

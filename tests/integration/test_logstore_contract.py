@@ -1,5 +1,6 @@
-"""The log store contract on ClickHouse (the embedded chDB engine, or the server at
-HEXMARKET_CLICKHOUSE_URL), each test in its own database, checked against the in-memory model."""
+"""The ClickHouse log store (the embedded chDB engine, or the server at HEXMARKET_CLICKHOUSE_URL)
+beyond the contract (``tests/contracts.py`` runs that): its table's start-up and migrations,
+each test in its own database."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import clickhouse_connect
 import pytest
 
 from adapters.clickhouse_log import ClickHouseLogStore
-from adapters.memory.logstore import MemoryLogStore
-from core.contracts.logstore import LogStoreContract, event
+from core.contracts.logstore import event
 
 
 @pytest.fixture
@@ -22,25 +22,10 @@ async def log_store(clickhouse_url: str, unique: str) -> AsyncIterator[ClickHous
     await store.close()
 
 
-@pytest.fixture
-def reference() -> MemoryLogStore:
-    return MemoryLogStore()
-
-
-class TestClickHouseLogStore(LogStoreContract):
-    pass
-
-
 async def test_the_table_survives_a_second_start(log_store: ClickHouseLogStore) -> None:
     await log_store.append([event(name="kept")])
     await log_store.start()  # CREATE ... IF NOT EXISTS: idempotent, data kept
     assert [e.name for e in await log_store.query()] == ["kept"]
-
-
-class TestMemoryLogStore(LogStoreContract):
-    @pytest.fixture
-    def log_store(self) -> MemoryLogStore:
-        return MemoryLogStore()
 
 
 async def test_a_table_of_the_earlier_layout_gains_the_change_columns(

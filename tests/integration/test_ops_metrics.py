@@ -17,8 +17,9 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.postgres.migrate import migrate
 from adapters.postgres.outbox import PgOutboxRelay
 from entrypoints.devstack import free_port
-from tests.integration.test_orders_ingest import ROOT, Env, eventually, order
+from tests.integration.test_orders_ingest import ROOT, Env, order
 from tests.integration.test_orders_ingest import env as env  # the broker-parametrized fixture
+from tests.support import eventually
 
 HEXMARKET = str(Path(sys.executable).with_name("hexmarket"))
 
@@ -98,7 +99,7 @@ async def test_consumer_lag_is_measured_and_exported(env: Env, tmp_path: Path) -
             mine = {k: v for k, v in values.items() if ("group", s.orders_group) in k}
             return bool(mine) and sum(mine.values()) == 0
 
-        await eventually(caught_up, what="the exported lag back to 0 after ingest")
+        await eventually(caught_up, within=60, what="the exported lag back to 0 after ingest")
         body = await scrape(port)
         assert body is not None
         series = [
@@ -155,6 +156,8 @@ async def test_the_age_of_the_oldest_unsent_outbox_event(
             backlog = samples(body, "hexmarket_outbox_backlog")
             return age.get(()) == 0.0 and backlog.get(()) == 0.0
 
-        await eventually(relayed_and_exported, what="the relay exporting an empty outbox")
+        await eventually(
+            relayed_and_exported, within=60, what="the relay exporting an empty outbox"
+        )
     finally:
         stop(proc)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from entrypoints.container import Container
 from entrypoints.devstack import DevStack, free_port
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from tests.support import child_env
 
 HEXMARKET = str(Path(sys.executable).with_name("hexmarket"))
 
@@ -89,18 +89,8 @@ async def test_ready_reports_postgres_down(client: AsyncTestClient[Any], stack: 
         stack.start("postgres")
 
 
-def _env(**values: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("HEXMARKET_") and k != "KAFKA_BOOTSTRAP_SERVERS"
-    }
-    env.update(values)
-    return env
-
-
 def test_migrate_command_applies_then_reports_none_pending(pg_url: str, tmp_path: Path) -> None:
-    env = _env(HEXMARKET_POSTGRES_URL=pg_url)
+    env = child_env(HEXMARKET_POSTGRES_URL=pg_url)
     first = subprocess.run(
         [HEXMARKET, "migrate"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
@@ -120,7 +110,7 @@ def serve_process(
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     asyncio.run(migrate(pg_url))
     port = free_port()
-    env = _env(
+    env = child_env(
         HEXMARKET_POSTGRES_URL=pg_url,
         HEXMARKET_REDIS_URL=redis_url,
         HEXMARKET_LOG_STORE="memory",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,18 +16,9 @@ import pytest
 
 from adapters.postgres.migrate import migrate
 from entrypoints.devstack import free_port
+from tests.support import child_env
 
 HEXMARKET = str(Path(sys.executable).with_name("hexmarket"))
-
-
-def _env(**values: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("HEXMARKET_") and k != "KAFKA_BOOTSTRAP_SERVERS"
-    }
-    env.update(values)
-    return env
 
 
 @pytest.mark.parametrize(
@@ -44,7 +34,7 @@ def test_worker_serves_metrics_and_stops_on_sigterm(
 ) -> None:
     asyncio.run(migrate(pg_url))
     port = free_port()
-    env = _env(
+    env = child_env(
         HEXMARKET_POSTGRES_URL=pg_url,
         HEXMARKET_NATS_URL=nats_url,
         HEXMARKET_CLICKHOUSE_URL=f"chdb://{tmp_path / 'clickhouse'}",

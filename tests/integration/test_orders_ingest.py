@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +27,10 @@ from core.retry import Backoff
 from entrypoints.container import Container
 from entrypoints.devstack import DevStack
 from entrypoints.settings import Settings
+from tests.support import eventually
 
 SAMPLE = (Path(__file__).parents[1] / "data" / "model.json").read_bytes()
 ROOT = Path(__file__).parents[2]
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], within: float = 60.0, what: str = "condition"
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not reached within {within}s")
-        await asyncio.sleep(0.05)
 
 
 def order(uid: str, variant: int = 0) -> bytes:
@@ -224,8 +214,8 @@ async def test_orders_flow_through_once_and_invalid_ones_are_dead_lettered(env: 
         async def all_dead() -> bool:
             return len(await env.read_dead_letters()) >= len(CORRUPTIONS)
 
-        await eventually(all_stored, what="every valid order stored")
-        await eventually(all_dead, what="every invalid message dead-lettered")
+        await eventually(all_stored, within=60, what="every valid order stored")
+        await eventually(all_dead, within=60, what="every invalid message dead-lettered")
 
         by_payload: dict[bytes, dict[str, Any]] = {}
         for letter in env.dead:
@@ -252,7 +242,7 @@ async def test_orders_flow_through_once_and_invalid_ones_are_dead_lettered(env: 
         async def duplicates_seen() -> bool:
             return consumer.stats.duplicates >= 50
 
-        await eventually(duplicates_seen, what="duplicates counted")
+        await eventually(duplicates_seen, within=60, what="duplicates counted")
         assert await env.stored() == len(valid)
         assert consumer.stats.inserted == len(valid)
         assert consumer.stats.duplicates == 50
@@ -279,7 +269,7 @@ async def test_a_postgres_outage_mid_ingest_loses_and_dead_letters_nothing(
         async def first_stored() -> bool:
             return await env.stored() == len(first)
 
-        await eventually(first_stored, what="the first orders stored")
+        await eventually(first_stored, within=60, what="the first orders stored")
         stack.stop("postgres")
         try:
             await env.publish(second)
@@ -287,7 +277,7 @@ async def test_a_postgres_outage_mid_ingest_loses_and_dead_letters_nothing(
             async def retrying() -> bool:
                 return consumer.stats.retries >= 2
 
-            await eventually(retrying, what="the consumer retrying")
+            await eventually(retrying, within=60, what="the consumer retrying")
             assert consumer.stats.inserted == len(first)
             assert await env.read_dead_letters() == []
         finally:
@@ -329,7 +319,7 @@ async def test_a_consumer_killed_mid_batch_loses_and_duplicates_nothing(env: Env
             assert worker.poll() is None, worker.stderr.read() if worker.stderr else b""
             return await env.stored() >= 200
 
-        await eventually(some_stored, what="the first batches stored")
+        await eventually(some_stored, within=60, what="the first batches stored")
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         killed_at = await env.stored()

@@ -34,9 +34,9 @@ from tests.integration.test_orders_ingest import (
     Env,
     Running,
     _as_init,
-    eventually,
     order,
 )
+from tests.support import eventually
 
 env = test_orders_ingest.env  # the broker-parametrized fixture: one database + one broker
 

@@ -1,10 +1,10 @@
-"""The order repository contract on the in-memory reference and on real PostgreSQL, and a
-stateful agreement test between the two."""
+"""The PostgreSQL order repository beyond the contract (``tests/contracts.py`` runs that):
+all-or-nothing batches, outages, concurrent writers, and a stateful agreement test with the
+in-memory reference."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -12,30 +12,9 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.memory.orders import MemoryOrderRepository
 from adapters.postgres.migrate import migrate
 from adapters.postgres.orders import PgOrderRepository
-from core.contracts.orders import (  # noqa: F401  (canonical_sample is a fixture)
-    OrderRepositoryContract,
-    canonical_sample,
-    example_document,
-    order_from,
-    run_agreement,
-)
+from core.contracts.orders import example_document, order_from, run_agreement
 from core.errors import StorageError
 from core.ports.orders import OrderRepository
-
-
-@pytest.fixture(params=["memory", "postgres"])
-async def order_repository(request: pytest.FixtureRequest) -> AsyncIterator[OrderRepository]:
-    if request.param == "memory":
-        yield MemoryOrderRepository()
-        return
-    pg_url = request.getfixturevalue("pg_url")
-    await migrate(pg_url)
-    async with AsyncConnectionPool(pg_url, min_size=1, max_size=4, open=False) as pool:
-        yield PgOrderRepository(pool)
-
-
-class TestOrderRepository(OrderRepositoryContract):
-    pass
 
 
 async def test_a_batch_is_all_or_nothing(pg_url: str) -> None:

@@ -16,6 +16,7 @@ from entrypoints.settings import Settings
 from entrypoints.workers.logwriter import run_log_writer
 from entrypoints.workers.relay import run_relay
 from tests.integration.web_support import chromium, horizontal_overflow, screenshot, serve
+from tests.support import memory_settings
 
 TOKEN = "s3cret-token"
 EVENTS_WITHIN_MS = 30_000
@@ -25,17 +26,11 @@ def settings_for(pg_url: str, **overrides: Any) -> Settings:
     fields: dict[str, Any] = {
         "postgres_url": pg_url,
         "catalog_store": "postgres",
-        "list_cache": "lru",
-        "orders_store": "memory",
-        "orders_cache": "lru",
-        "orders_broker": "memory",
-        "events_broker": "memory",
-        "log_store": "memory",
         "pg_pool_size": 4,
         "relay_idle_ms": 200,
         "log_batch_ms": 50,
     }
-    return Settings(_env_file=None, **(fields | overrides))
+    return memory_settings(**(fields | overrides))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ bus -> log writer -> log store -> GET /logs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,61 +12,15 @@ from litestar.testing import AsyncTestClient
 from adapters.memory.logstore import MemoryLogStore
 from core.contracts.logstore import event
 from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from entrypoints.workers.logwriter import run_log_writer
 from entrypoints.workers.relay import run_relay
-
-EVENT_KEYS = {
-    "event_id",
-    "type",
-    "id",
-    "project_id",
-    "name",
-    "description",
-    "priority",
-    "removed",
-    "event_time",
-    "change_id",
-    "target_id",
-    "before_priority",
-    "before_name",
-    "before_description",
-}
+from tests.support import EVENT_KEYS, logs_until, memory_settings
 
 
 @pytest.fixture
-def container() -> Container:
-    settings = Settings(
-        catalog_store="memory",
-        list_cache="lru",
-        orders_store="memory",
-        events_broker="memory",
-        log_store="memory",
-        log_batch_ms=20,
-        relay_idle_ms=50,
-    )
-    return Container(settings=settings)
-
-
-@pytest.fixture
-async def client(container: Container) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with AsyncTestClient(create_app(container)) as client:
-        yield client
-
-
-async def poll_logs(
-    client: AsyncTestClient[Any], query: str, count: int, within: float = 5.0
-) -> list[dict[str, Any]]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        response = await client.get(f"/logs{query}")
-        assert response.status_code == 200, response.text
-        logs: list[dict[str, Any]] = response.json()["logs"]
-        if len(logs) >= count or loop.time() > deadline:
-            return logs
-        await asyncio.sleep(0.02)
+def app_settings() -> Settings:
+    return memory_settings(log_batch_ms=20, relay_idle_ms=50)
 
 
 async def test_changes_over_http_reach_get_logs(
@@ -85,12 +38,12 @@ async def test_changes_over_http_reach_get_logs(
         await client.patch(f"/good/reprioritize?id={b['id']}&projectId=1", json={"newPriority": 1})
         await client.delete(f"/good/remove?id={b['id']}&projectId=1")
         # create a, create b, update a, reprioritize (b and a change), remove b
-        logs = await poll_logs(client, "?projectId=1", 6)
+        logs = await logs_until(client, 6, query="?projectId=1")
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*workers), 5)
     assert len(logs) == 6
-    assert all(set(entry) == EVENT_KEYS for entry in logs)
+    assert all(set(entry) == set(EVENT_KEYS) for entry in logs)
     times = [entry["event_time"] for entry in logs]
     assert times == sorted(times, reverse=True)
     assert sorted(e["type"] for e in logs) == sorted(

@@ -13,20 +13,13 @@ from core.catalog.events import GoodEvent
 from core.contracts.logstore import event
 from core.ports.bus import Delivery, OutgoingMessage, Subscription
 from core.retry import Backoff
+from tests.support import eventually
 
 TOPIC, GROUP = "goods.events", "logs"
 
 
 def as_messages(events: list[GoodEvent]) -> list[OutgoingMessage]:
     return [OutgoingMessage(data=e.to_json(), key=str(e.event_id)) for e in events]
-
-
-async def eventually(condition: object, *, within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():  # type: ignore[operator]
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def writer(bus: MemoryEventBus, store: MemoryLogStore, **kw: object) -> LogWriter:

@@ -9,7 +9,8 @@ from adapters.memory.bus import MemoryEventBus
 from adapters.memory.catalog import MemoryCatalogStore
 from adapters.memory.outbox import MemoryOutboxRelay
 from core.audit.relay import OutboxRelay
-from tests.unit.test_audit_relay import TOPIC, eventually, write_events
+from tests.support import eventually
+from tests.unit.test_audit_relay import TOPIC, write_events
 
 
 async def test_sent_records_past_their_retention_are_pruned_and_unsent_ones_kept() -> None:

@@ -14,6 +14,7 @@ from core.contracts.logstore import event
 from core.errors import BrokerUnavailable
 from core.ports.bus import OutgoingMessage
 from core.retry import Backoff
+from tests.support import eventually
 
 TOPIC = "goods.events"
 
@@ -24,14 +25,6 @@ async def write_events(store: MemoryCatalogStore, count: int) -> list[GoodEvent]
         await uow.outbox.add(events)
         await uow.commit()
     return events
-
-
-async def eventually(condition: object, *, within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not condition():  # type: ignore[operator]
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def fast_backoff() -> Backoff:

@@ -1,36 +1,13 @@
-"""The event bus contract on the in-memory adapter, in both de-duplication modes."""
+"""The in-memory event bus beyond the contract (which runs on it in both de-duplication modes:
+``tests/contracts.py``)."""
 
 from __future__ import annotations
-
-import uuid
 
 import pytest
 
 from adapters.memory.bus import MemoryEventBus
-from core.contracts.bus import BusHarness, EventBusContract, default_names
 from core.errors import BrokerUnavailable
-from core.ports.bus import EventBus, OutgoingMessage
-
-
-@pytest.fixture(params=[True, False], ids=["memory-dedup", "memory-kafka-like"])
-def bus_harness(request: pytest.FixtureRequest) -> BusHarness:
-    shared = MemoryEventBus(dedupe_by_key=request.param)
-
-    async def connect() -> EventBus:
-        return shared
-
-    topic, group = default_names(f"unit-{uuid.uuid4().hex[:8]}")
-    return BusHarness(
-        connect=connect,
-        topic_name=topic,
-        group_name=group,
-        dedupes_by_key=request.param,
-        patience=2.0,
-    )
-
-
-class TestMemoryEventBus(EventBusContract):
-    pass
+from core.ports.bus import OutgoingMessage
 
 
 async def test_an_unavailable_bus_refuses_every_call() -> None:

@@ -1,21 +1,12 @@
-"""The in-memory LRU cache passes the cache contract, and keeps its size bound."""
+"""The in-memory LRU cache keeps its size bound (the cache contract runs on it too:
+``tests/contracts.py``)."""
 
 from __future__ import annotations
 
 import pytest
 
 from adapters.lru_cache import LruCache
-from core.contracts.cache import ViewCacheContract
 from core.errors import CacheUnavailable
-
-
-@pytest.fixture
-def cache() -> LruCache:
-    return LruCache(maxsize=100)
-
-
-class TestLruCache(ViewCacheContract):
-    pass
 
 
 class FakeTimer:

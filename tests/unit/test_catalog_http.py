@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
-from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+from tests.support import memory_settings
 
 NOT_FOUND = {"code": 3, "message": "errors.common.notFound", "details": {}}
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = Settings(
-        catalog_store="memory", list_cache="lru", orders_store="memory", max_body_bytes=4096
-    )
-    async with AsyncTestClient(create_app(Container(settings=settings))) as client:
-        yield client
+def app_settings() -> Settings:
+    return memory_settings(max_body_bytes=4096)
 
 
 async def create(client: AsyncTestClient[Any], name: str, project: int = 1) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from core.errors import (
     ValidationError,
 )
 from core.retry import Backoff
+from tests.support import EVENT_KEYS
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
 
@@ -314,22 +315,7 @@ def test_event_json_has_exactly_the_agreed_keys() -> None:
         event_time=NOW,
     )
     raw = json.loads(event.to_json())
-    assert list(raw) == [
-        "event_id",
-        "type",
-        "id",
-        "project_id",
-        "name",
-        "description",
-        "priority",
-        "removed",
-        "event_time",
-        "change_id",
-        "target_id",
-        "before_priority",
-        "before_name",
-        "before_description",
-    ]
+    assert tuple(raw) == EVENT_KEYS
     assert raw["event_time"] == "2026-03-04T05:06:07.890123Z"
     assert raw["change_id"] == str(event.event_id)  # alone: its own change
     assert raw["target_id"] == 3

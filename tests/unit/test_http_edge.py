@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +15,26 @@ from litestar.testing import AsyncTestClient
 from adapters.lru_cache import LruCache
 from core.contracts.orders import order_from
 from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.http.edge import SECURITY_HEADERS
 from entrypoints.settings import Settings
-from tests.support import memory_settings
+from tests.support import app_client, memory_settings
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "model.json").read_bytes())
 UID = SAMPLE["order_uid"]
 VALIDATION = {"code": 2, "message": "errors.common.validation"}
 
 
-async def _client(config: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+async def with_sample(config: Settings) -> Container:
+    """A container of ``config`` holding the sample order, its order cache a plain LRU."""
     container = Container(settings=config)
-    cache = LruCache()
-    container.orders_cache.override(providers.Object(cache))
+    container.orders_cache.override(providers.Object(LruCache()))
     await container.orders_repository().add_many([order_from(SAMPLE)])
-    async with AsyncTestClient(create_app(container)) as client:
-        yield client
+    return container
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[AsyncTestClient[Any]]:
-    async for value in _client(memory_settings()):
-        yield value
+async def container(app_settings: Settings) -> Container:
+    return await with_sample(app_settings)
 
 
 def deep(levels: int) -> bytes:
@@ -120,9 +116,8 @@ async def test_a_mutation_from_the_same_origin_or_without_origin_is_served(
 
 
 async def test_allowed_origins_admit_the_listed_origins() -> None:
-    async for client in _client(
-        memory_settings(allowed_origins="https://shop.example, http://a.test")
-    ):
+    config = memory_settings(allowed_origins="https://shop.example, http://a.test")
+    async with app_client(await with_sample(config)) as client:
         for origin in ("https://shop.example", "http://a.test"):
             ok = await client.post(
                 "/project/create", json={"name": "p"}, headers={"Origin": origin}
@@ -132,7 +127,7 @@ async def test_allowed_origins_admit_the_listed_origins() -> None:
             "/project/create", json={"name": "p"}, headers={"Origin": "https://other.example"}
         )
         assert refused.status_code == 403
-    async for client in _client(memory_settings(allowed_origins="*")):
+    async with app_client(await with_sample(memory_settings(allowed_origins="*"))) as client:
         anyone = await client.post(
             "/project/create", json={"name": "p"}, headers={"Origin": "https://other.example"}
         )

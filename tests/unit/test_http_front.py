@@ -19,7 +19,7 @@ from entrypoints import metrics
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.http.front import FrontedLitestar, _page
-from entrypoints.settings import Settings
+from tests.support import memory_settings
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "model.json").read_bytes())
 UID = SAMPLE["order_uid"]
@@ -68,17 +68,7 @@ class CountingCache(LruCache):
 
 @pytest.fixture
 async def front() -> AsyncIterator[tuple[AsyncTestClient[Any], Behind, Container]]:
-    settings = Settings(
-        catalog_store="memory",
-        list_cache="lru",
-        orders_store="memory",
-        orders_cache="lru",
-        orders_warm_count=0,
-        orders_broker="memory",
-        events_broker="memory",
-        log_store="memory",
-    )
-    container = Container(settings=settings)
+    container = Container(settings=memory_settings())
     container.orders_cache.override(providers.Object(CountingCache()))
     await container.orders_repository().add_many([order_from(SAMPLE)])
     app = create_app(container)

@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
+from tests.support import memory_settings
 
 ROUTES = [
     ("POST", "/good/create"),
@@ -64,22 +64,9 @@ bodies = st.one_of(
 )
 
 
-def _settings() -> Settings:
-    return Settings(
-        catalog_store="memory",
-        list_cache="lru",
-        orders_store="memory",
-        orders_cache="lru",
-        orders_broker="memory",
-        events_broker="memory",
-        log_store="memory",
-        max_body_bytes=4096,
-    )
-
-
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient[Litestar]]:
-    with TestClient(create_app(Container(settings=_settings()))) as client:
+    with TestClient(create_app(Container(settings=memory_settings(max_body_bytes=4096)))) as client:
         client.post("/good/create?projectId=1", json={"name": "exists"})
         yield client
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,22 +16,10 @@ from litestar.testing import AsyncTestClient
 from adapters.memory.logstore import MemoryLogStore
 from core.catalog.rules import NAME_PATTERN
 from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.http.edge import INTEGER_PARAMETERS
-from tests.support import memory_settings
+from tests.support import app_client, memory_settings
 
 MUTATIONS = {"post", "patch", "put", "delete"}
-
-
-async def _client(container: Container) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with AsyncTestClient(create_app(container)) as client:
-        yield client
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[AsyncTestClient[Any]]:
-    async for value in _client(Container(settings=memory_settings())):
-        yield value
 
 
 @pytest.fixture
@@ -129,7 +116,7 @@ async def test_mutations_list_their_errors_and_the_token_scheme(schema: dict[str
 
 
 async def test_with_a_token_the_mutations_require_it() -> None:
-    async for client in _client(Container(settings=memory_settings(api_token="t0ken"))):
+    async with app_client(Container(settings=memory_settings(api_token="t0ken"))) as client:
         schema = (await client.get("/schema/openapi.json")).json()
         for item in schema["paths"].values():
             for method, operation in item.items():
@@ -228,7 +215,7 @@ def _counting_container(store: CountingLogStore, **overrides: Any) -> Container:
 
 async def test_ready_asks_the_apps_own_client_and_reuses_the_answer() -> None:
     store = CountingLogStore()
-    async for client in _client(_counting_container(store, ready_cache_seconds=30)):
+    async with app_client(_counting_container(store, ready_cache_seconds=30)) as client:
         answers = await asyncio.gather(*(client.get("/ready") for _ in range(50)))
         assert {a.status_code for a in answers} == {200}
         assert answers[0].json() == {"status": "ready", "checks": {"clickhouse": "ok"}}
@@ -237,7 +224,7 @@ async def test_ready_asks_the_apps_own_client_and_reuses_the_answer() -> None:
 
 async def test_ready_asks_again_once_the_answer_is_older_than_the_setting() -> None:
     store = CountingLogStore()
-    async for client in _client(_counting_container(store, ready_cache_seconds=0)):
+    async with app_client(_counting_container(store, ready_cache_seconds=0)) as client:
         for _ in range(3):
             assert (await client.get("/ready")).status_code == 200
         assert store.pings == 3

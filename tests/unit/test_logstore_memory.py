@@ -1,26 +1,13 @@
-"""The log store contract on the in-memory adapter (the reference model checked on itself)."""
+"""The in-memory log store refuses every call while unavailable (the log store contract runs
+on it too, the reference model checked on itself: ``tests/contracts.py``)."""
 
 from __future__ import annotations
 
 import pytest
 
 from adapters.memory.logstore import MemoryLogStore
-from core.contracts.logstore import LogStoreContract, event
+from core.contracts.logstore import event
 from core.errors import LogStoreError
-
-
-@pytest.fixture
-def log_store() -> MemoryLogStore:
-    return MemoryLogStore()
-
-
-@pytest.fixture
-def reference() -> MemoryLogStore:
-    return MemoryLogStore()
-
-
-class TestMemoryLogStore(LogStoreContract):
-    pass
 
 
 async def test_an_unavailable_store_refuses_every_call() -> None:

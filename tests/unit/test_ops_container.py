@@ -7,14 +7,12 @@ import pytest
 from core.audit.relay import OutboxRelay
 from entrypoints.container import Container, resolve
 from entrypoints.settings import Settings
+from tests.support import memory_settings
 
 
 @pytest.mark.parametrize("lanes", [1, 3])
 async def test_relay_lanes_come_from_the_settings(lanes: int) -> None:
-    settings = Settings(
-        catalog_store="memory", events_broker="memory", relay_lanes=lanes, _env_file=None
-    )
-    container = Container(settings=settings)
+    container = Container(settings=memory_settings(relay_lanes=lanes))
     relay = await resolve(container.outbox_relay())
     assert isinstance(relay, OutboxRelay)
     assert relay.lanes == lanes

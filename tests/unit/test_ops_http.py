@@ -12,17 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from entrypoints.container import Container
 from entrypoints.http import app as app_module
-from entrypoints.settings import Settings
-
-MEMORY = {
-    "catalog_store": "memory",
-    "orders_store": "memory",
-    "list_cache": "lru",
-    "orders_cache": "lru",
-    "log_store": "memory",
-    "orders_broker": "memory",
-    "events_broker": "memory",
-}
+from tests.support import app_client, memory_settings
 
 
 @post("/good/create", sync_to_thread=False)
@@ -55,8 +45,7 @@ def _closed_port() -> int:
 
 
 def _container(**overrides: Any) -> Container:
-    settings = Settings(_env_file=None, **{**MEMORY, **overrides})  # type: ignore[call-arg]
-    return Container(settings=settings)
+    return Container(settings=memory_settings(**overrides))
 
 
 @pytest.fixture
@@ -64,15 +53,11 @@ def routes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(app_module, "ROUTE_MODULES", ("entrypoints.http.ops", __name__))
 
 
-async def _client(container: Container) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with AsyncTestClient(app_module.create_app(container)) as client:
-        yield client
-
-
 @pytest.fixture
-async def client(routes: None) -> AsyncIterator[AsyncTestClient[Any]]:
-    async for c in _client(_container()):
-        yield c
+async def client(routes: None, container: Container) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The conftest's client, on the ops routes and this module's stand-ins."""
+    async with app_client(container) as test_client:
+        yield test_client
 
 
 async def test_health_is_ok(client: AsyncTestClient[Any]) -> None:
@@ -92,7 +77,7 @@ async def test_ready_names_the_server_that_is_down(routes: None) -> None:
     container = _container(
         catalog_store="postgres", postgres_url=f"postgresql://u:secret@127.0.0.1:{port}/db"
     )
-    async for client in _client(container):
+    async with app_client(container) as client:
         response = await client.get("/ready")
         assert response.status_code == 503
         body = response.json()
@@ -135,7 +120,7 @@ async def test_routes_are_open_without_a_token(client: AsyncTestClient[Any]) -> 
 async def test_mutations_need_the_token_when_configured(
     routes: None, method: str, path: str
 ) -> None:
-    async for client in _client(_container(api_token="s3cret")):
+    async with app_client(_container(api_token="s3cret")) as client:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
             response = await client.request(method, path, headers=headers)
             assert response.status_code == 401
@@ -150,7 +135,7 @@ async def test_mutations_need_the_token_when_configured(
 
 
 async def test_reads_stay_open_with_a_token(routes: None) -> None:
-    async for client in _client(_container(api_token="s3cret")):
+    async with app_client(_container(api_token="s3cret")) as client:
         assert (await client.get("/goods/list")).status_code == 200
         assert (await client.get("/health")).status_code == 200
 

@@ -36,7 +36,7 @@ from core.retry import Backoff
 from entrypoints import metrics
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
+from tests.support import eventually, memory_settings
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "model.json").read_bytes())
 
@@ -48,17 +48,6 @@ def value(name: str, **labels: str) -> float:
 class FixedClock:
     def now(self) -> datetime:
         return datetime(2026, 1, 1, tzinfo=UTC)
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], within: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = check()
-        if await result if isinstance(result, Awaitable) else result:
-            return
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def fast() -> Backoff:
@@ -180,22 +169,8 @@ class BrokenCache(LruCache):
         raise CacheUnavailable("down")
 
 
-def _settings() -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        catalog_store="memory",
-        list_cache="lru",
-        orders_store="memory",
-        orders_cache="lru",
-        orders_broker="memory",
-        events_broker="memory",
-        log_store="memory",
-        orders_warm_count=0,
-    )
-
-
 async def test_both_caches_export_hits_and_misses_and_the_order_cache_its_errors() -> None:
-    container = Container(settings=_settings())
+    container = Container(settings=memory_settings())
     await container.orders_repository().add_many([order_from(SAMPLE)])
     uid = SAMPLE["order_uid"]
     async with AsyncTestClient(create_app(container)) as client:
@@ -216,7 +191,7 @@ async def test_both_caches_export_hits_and_misses_and_the_order_cache_its_errors
             else:
                 assert grown == 1, (name, cache)
 
-    broken = Container(settings=_settings())
+    broken = Container(settings=memory_settings())
     broken.orders_cache.override(BrokenCache(maxsize=10))
     await broken.orders_repository().add_many([order_from(SAMPLE)])
     async with AsyncTestClient(create_app(broken)) as client:
@@ -277,14 +252,7 @@ async def test_gauges_are_sampled_periodically_and_stale_partitions_removed() ->
 async def test_readiness_is_exported_per_dependency() -> None:
     from entrypoints.devstack import free_port
 
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        catalog_store="memory",
-        orders_store="memory",
-        log_store="memory",
-        list_cache="redis",
-        redis_url=f"redis://127.0.0.1:{free_port()}/0",
-    )
+    settings = memory_settings(list_cache="redis", redis_url=f"redis://127.0.0.1:{free_port()}/0")
     metrics.DEPENDENCY_UP.labels(dependency="redis").set(1)
     await metrics.measure_readiness(settings, ["serve"])
     assert value("hexmarket_dependency_up", dependency="redis") == 0

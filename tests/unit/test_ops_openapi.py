@@ -10,7 +10,7 @@ import pytest
 
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
+from tests.support import memory_settings
 
 API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 HEADING = re.compile(r"^#{2,4}\s+(GET|POST|PATCH|PUT|DELETE)\s+(.*)$", re.MULTILINE)
@@ -20,17 +20,7 @@ METHODS = {"get", "post", "patch", "put", "delete"}
 
 @pytest.fixture(scope="module")
 def schema() -> dict[str, Any]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        catalog_store="memory",
-        orders_store="memory",
-        list_cache="lru",
-        orders_cache="lru",
-        log_store="memory",
-        orders_broker="memory",
-        events_broker="memory",
-    )
-    app = create_app(Container(settings=settings))
+    app = create_app(Container(settings=memory_settings()))
     document: dict[str, Any] = app.openapi_schema.to_schema()
     return document
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,8 @@ from core.contracts.orders import example_document, order_from
 from core.errors import CacheUnavailable
 from core.orders.queries import CACHE_PREFIX, DIGEST_SIZE, OrderQueries, digest_of, pack, unpack
 from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.http.edge import SECURITY_HEADERS
-from entrypoints.settings import Settings
+from tests.support import app_client, memory_settings
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "model.json").read_bytes())
 NOT_FOUND = {"code": 3, "message": "errors.common.notFound", "details": {}}
@@ -34,31 +32,22 @@ def dated(uid: str, minutes: int) -> dict[str, Any]:
     return doc
 
 
-async def make_client(
+async def with_orders(
     docs: list[dict[str, Any]], *, cache_size: int = 100, warm: int = 0
-) -> tuple[AsyncTestClient[Any], Container]:
-    settings = Settings(
-        catalog_store="memory",
-        list_cache="lru",
-        orders_store="memory",
-        orders_cache="lru",
-        orders_cache_size=cache_size,
-        orders_warm_count=warm,
-        orders_broker="memory",
-        events_broker="memory",
-        log_store="memory",
+) -> Container:
+    """An all-memory container whose order repository holds ``docs``."""
+    container = Container(
+        settings=memory_settings(orders_cache_size=cache_size, orders_warm_count=warm)
     )
-    container = Container(settings=settings)
     repo: MemoryOrderRepository = container.orders_repository()
     await repo.add_many([order_from(d) for d in docs])
-    return AsyncTestClient(create_app(container)), container
+    return container
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[AsyncTestClient[Any]]:
-    client, _ = await make_client([SAMPLE])
-    async with client:
-        yield client
+async def container() -> Container:
+    """The conftest's ``client`` serves this: the sample order stored."""
+    return await with_orders([SAMPLE])
 
 
 async def test_a_stored_order_is_served_then_cached(client: AsyncTestClient[Any]) -> None:
@@ -106,9 +95,9 @@ async def test_a_malformed_id_is_a_400_naming_the_field(
 
 async def test_warm_up_loads_the_newest_orders_and_the_bound_holds() -> None:
     docs = [dated(f"o{i}", i) for i in range(10)]
-    client, container = await make_client(docs, cache_size=5, warm=3)
+    container = await with_orders(docs, cache_size=5, warm=3)
     repo: MemoryOrderRepository = container.orders_repository()
-    async with client:
+    async with app_client(container) as client:
         cache: LruCache = container.orders_cache()
         assert len(cache) == 3
         reads = repo.reads
@@ -222,8 +211,7 @@ async def test_a_cache_entry_in_another_format_is_a_miss_and_is_replaced() -> No
 
 async def test_recent_orders_are_listed_newest_first_and_keyset_paged() -> None:
     docs = [dated(f"o{i}", i) for i in range(5)]
-    client, _ = await make_client(docs)
-    async with client:
+    async with app_client(await with_orders(docs)) as client:
         first = await client.get("/orders?limit=2")
         assert first.status_code == 200, first.text
         assert first.headers["cache-control"] == "no-store"

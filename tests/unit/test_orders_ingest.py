@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from core.contracts.orders import example_document
 from core.orders.ingest import IngestOrders, OrderConsumer
 from core.ports.bus import OutgoingMessage
 from core.retry import Backoff
+from tests.support import eventually
 
 TOPIC, DLQ, GROUP = "orders", "orders.dlq", "hexmarket-orders"
 SAMPLE = (Path(__file__).parents[1] / "data" / "model.json").read_bytes()
@@ -27,14 +28,6 @@ SAMPLE = (Path(__file__).parents[1] / "data" / "model.json").read_bytes()
 class FixedClock:
     def now(self) -> datetime:
         return datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 class Harness:

@@ -12,23 +12,12 @@ from litestar.testing import TestClient
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.http.web import STATIC
-from entrypoints.settings import Settings
-
-MEMORY = {
-    "catalog_store": "memory",
-    "orders_store": "memory",
-    "list_cache": "lru",
-    "orders_cache": "lru",
-    "log_store": "memory",
-    "orders_broker": "memory",
-    "events_broker": "memory",
-}
+from tests.support import memory_settings
 
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:  # type: ignore[type-arg]
-    settings = Settings(_env_file=None, **MEMORY)  # type: ignore[arg-type]
-    with TestClient(create_app(Container(settings=settings))) as client:
+    with TestClient(create_app(Container(settings=memory_settings()))) as client:
         yield client
 
 

@@ -1,4 +1,5 @@
-"""The order repository contract suite, and hypothesis strategies for order documents.
+"""The order repository contract suite, and hypothesis strategies for order documents (built
+by the one order factory, ``core.orders.documents.order_document``).
 
 Any ``OrderRepository`` (ours or a user's) is checked by subclassing ``OrderRepositoryContract``
 in a test module that provides an ``order_repository`` fixture yielding a fresh, empty
@@ -24,6 +25,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from core.orders.documents import order_document, sale_price
 from core.orders.model import Order
 from core.orders.parsing import parse_order, validate_document
 from core.ports.orders import MAX_RECENT, OrderRepository, OrderSummary
@@ -80,7 +82,6 @@ def valid_order_documents(
     items: list[dict[str, Any]] = [
         {
             "chrt_id": draw(_int64),
-            "track_number": track,
             "price": draw(_money),
             "rid": draw(_text),
             "name": draw(_text),
@@ -93,14 +94,13 @@ def valid_order_documents(
         }
         for _ in range(item_count)
     ]
-    goods_total = sum(item["total_price"] for item in items)
     delivery_cost = draw(_money)
     custom_fee = draw(_money)
-    return {
-        "order_uid": uid if uid is not None else draw(uids),
-        "track_number": track,
-        "entry": draw(_text),
-        "delivery": {
+    return order_document(
+        order_uid=uid if uid is not None else draw(uids),
+        track_number=track,
+        entry=draw(_text),
+        delivery={
             "name": draw(_text),
             "phone": draw(_phones),
             "zip": draw(_digits),
@@ -109,56 +109,51 @@ def valid_order_documents(
             "region": draw(_text),
             "email": draw(_emails),
         },
-        "payment": {
+        payment={
             "transaction": draw(_text),
             "request_id": draw(_maybe_empty),
             "currency": draw(st.text(alphabet=string.ascii_uppercase, min_size=3, max_size=3)),
             "provider": draw(_text),
-            "amount": goods_total + delivery_cost + custom_fee,
             "payment_dt": draw(st.integers(min_value=0, max_value=2**40)),
             "bank": draw(_text),
             "delivery_cost": delivery_cost,
-            "goods_total": goods_total,
             "custom_fee": custom_fee,
         },
-        "items": items,
-        "locale": draw(_text),
-        "internal_signature": draw(_maybe_empty),
-        "customer_id": draw(_text),
-        "delivery_service": draw(_text),
-        "shardkey": draw(_digits),
-        "sm_id": draw(_int64),
-        "date_created": draw(dates if dates is not None else _timestamps),
-        "oof_shard": draw(_digits),
-    }
+        items=items,
+        locale=draw(_text),
+        internal_signature=draw(_maybe_empty),
+        customer_id=draw(_text),
+        delivery_service=draw(_text),
+        shardkey=draw(_digits),
+        sm_id=draw(_int64),
+        date_created=draw(dates if dates is not None else _timestamps),
+        oof_shard=draw(_digits),
+    )
 
 
 def example_document(uid: str, variant: int = 0) -> dict[str, Any]:
     """A deterministic valid document (the canonical sample's shape), varied by ``variant``."""
-    track = f"TRACK{variant}"
     prices = [100 + variant, 250, 999 * (variant % 3)]
     items: list[dict[str, Any]] = [
         {
             "chrt_id": 9934930 + i,
-            "track_number": track,
             "price": price,
             "rid": f"rid-{uid}-{i}",
             "name": ["Mascaras", "Помада", 'Tee "quoted"'][i],
             "sale": 10 * i,
             "size": str(i),
-            "total_price": price * (100 - 10 * i) // 100,
+            "total_price": sale_price(price, 10 * i),
             "nm_id": 2389212 + variant,
             "brand": "Vivienne Sabo",
             "status": 202,
         }
         for i, price in enumerate(prices[: 1 + variant % 3])
     ]
-    goods_total = sum(item["total_price"] for item in items)
-    return {
-        "order_uid": uid,
-        "track_number": track,
-        "entry": "WBIL",
-        "delivery": {
+    return order_document(
+        order_uid=uid,
+        track_number=f"TRACK{variant}",
+        entry="WBIL",
+        delivery={
             "name": "Test Testov",
             "phone": "+9720000000",
             "zip": "2639809",
@@ -167,28 +162,26 @@ def example_document(uid: str, variant: int = 0) -> dict[str, Any]:
             "region": "Kraiot",
             "email": "test@gmail.com",
         },
-        "payment": {
+        payment={
             "transaction": uid,
             "request_id": "",
             "currency": "USD",
             "provider": "wbpay",
-            "amount": goods_total + 1500 + variant,
             "payment_dt": 1637907727 + variant,
             "bank": "alpha",
             "delivery_cost": 1500,
-            "goods_total": goods_total,
             "custom_fee": variant,
         },
-        "items": items,
-        "locale": "en",
-        "internal_signature": "",
-        "customer_id": "test",
-        "delivery_service": "meest",
-        "shardkey": "9",
-        "sm_id": 99,
-        "date_created": f"2021-11-26T06:{variant % 60:02d}:19Z",
-        "oof_shard": "1",
-    }
+        items=items,
+        locale="en",
+        internal_signature="",
+        customer_id="test",
+        delivery_service="meest",
+        shardkey="9",
+        sm_id=99,
+        date_created=f"2021-11-26T06:{variant % 60:02d}:19Z",
+        oof_shard="1",
+    )
 
 
 def order_from(doc: dict[str, Any]) -> Order:

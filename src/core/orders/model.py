@@ -13,9 +13,21 @@ from typing import Any
 
 import attrs
 
+# The field patterns of an order, each written once: the reference parser
+# (``core.orders.parsing``), the fast one (``adapters.msgspec_orders``) and the HTTP schema use
+# these. Match them with ``fullmatch``.
+
 #: A well-formed order id: 1..64 characters of ``[A-Za-z0-9_-]``. The same rule applies to
 #: incoming messages and to the ``GET /order/{order_uid}`` path parameter.
 ORDER_UID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: ``ORDER_UID_RE`` anchored, for OpenAPI / JSON Schema ``pattern`` (which searches).
+ORDER_UID_PATTERN = f"^{ORDER_UID_RE.pattern}$"
+#: ``delivery.phone``: ``+`` and 7..15 digits.
+PHONE_RE = re.compile(r"\+[0-9]{7,15}")
+#: ``delivery.email``: ``local@domain.tld``, no spaces, one ``@``, a dot in the domain.
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+#: ``payment.currency``: three capital letters (ISO 4217).
+CURRENCY_RE = re.compile(r"[A-Z]{3}")
 
 
 def is_well_formed_uid(value: str) -> bool:

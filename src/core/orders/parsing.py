@@ -14,7 +14,16 @@ from typing import Any, Final
 
 import attrs
 
-from core.orders.model import Delivery, Item, Order, Payment, is_well_formed_uid
+from core.orders.model import (
+    CURRENCY_RE,
+    EMAIL_RE,
+    PHONE_RE,
+    Delivery,
+    Item,
+    Order,
+    Payment,
+    is_well_formed_uid,
+)
 
 #: Why a message was rejected, the ``reason`` of the dead-letter envelope.
 NOT_UTF8: Final = "not_utf8"
@@ -26,9 +35,6 @@ MAX_STRING = 1024
 MAX_ITEMS = 1000
 INT64_MAX = 2**63 - 1
 
-_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-_PHONE_RE = re.compile(r"\+[0-9]{7,15}")
-_CURRENCY_RE = re.compile(r"[A-Z]{3}")
 _DIGITS_RE = re.compile(r"[0-9]+")
 _RFC3339_RE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
@@ -109,17 +115,17 @@ _Spec = dict[str, tuple[type, tuple[_Check, ...]]]
 
 _DELIVERY: _Spec = {
     "name": (str, (_nonblank,)),
-    "phone": (str, (_pattern(_PHONE_RE, "'+' followed by 7 to 15 digits"),)),
+    "phone": (str, (_pattern(PHONE_RE, "'+' followed by 7 to 15 digits"),)),
     "zip": (str, (_NUMERIC,)),
     "city": (str, (_nonblank,)),
     "address": (str, (_nonblank,)),
     "region": (str, (_nonblank,)),
-    "email": (str, (_pattern(_EMAIL_RE, "a well-formed e-mail address"),)),
+    "email": (str, (_pattern(EMAIL_RE, "a well-formed e-mail address"),)),
 }
 _PAYMENT: _Spec = {
     "transaction": (str, (_nonblank,)),
     "request_id": (str, ()),
-    "currency": (str, (_pattern(_CURRENCY_RE, "three capital letters (ISO 4217)"),)),
+    "currency": (str, (_pattern(CURRENCY_RE, "three capital letters (ISO 4217)"),)),
     "provider": (str, (_nonblank,)),
     "amount": (int, (_non_negative,)),
     "payment_dt": (int, (_non_negative,)),

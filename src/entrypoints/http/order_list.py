@@ -14,11 +14,11 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import QueryParameter
 
+from core.orders.model import ORDER_UID_PATTERN
 from core.orders.queries import OrderQueries
 from core.ports.orders import MAX_RECENT
 from entrypoints.http.dependencies import Resolver, order_queries
 from entrypoints.http.errors import BAD_REQUEST, UNAVAILABLE
-from entrypoints.http.schema import ORDER_UID_PATTERN
 
 DEFAULT_LIMIT = 20
 

@@ -30,10 +30,10 @@ from litestar.enums import MediaType
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
+from core.orders.model import ORDER_UID_PATTERN
 from entrypoints.http.auth import MUTATING
 from entrypoints.http.errors import CODE_NOT_FOUND, envelope
 
-ORDER_UID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 EXAMPLES: dict[str, Any] = {
     "projectId": 1,
     "campaignId": 1,
