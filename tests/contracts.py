@@ -74,7 +74,7 @@ class TestCache(CacheContract):
 
 
 class TestViewCache(ViewCacheContract):
-    """A cache that also keeps views (``core.ports.cache.ViewCache``): the cache contract and more."""
+    """A cache that keeps views (``core.ports.cache.ViewCache``): the cache contract and more."""
 
 
 class TestCatalogStore(CatalogStoreContract):

@@ -27,16 +27,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGES = ("core", "adapters", "entrypoints")
 #: Calls whose first argument names a module as ``"package.module:name"`` (entrypoints.container).
 STRING_IMPORTS = frozenset({"lazy", "attribute"})
-#: Files whose function-level imports are not checked yet: each is being reworked in parallel
-#: under issue 11 (probes through the ports' ``ping()``, typed HTTP dependencies, one order
-#: factory). Drop an entry once its file is merged and its deferred imports say why.
-UNCHECKED_REASONS = frozenset(
-    {
-        "entrypoints/probes.py",
-        "entrypoints/http/app.py",
-        "core/contracts/orders.py",
-    }
-)
+#: Files whose function-level imports are not checked (none: every one says why it is deferred).
+UNCHECKED_REASONS: frozenset[str] = frozenset()
 
 
 @attrs.frozen

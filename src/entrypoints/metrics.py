@@ -9,7 +9,8 @@ Wiring: the container is the one place objects meet their metrics. Its ``Resourc
 each use case's ``stats`` as they build it (``resources.watched(..., watch_catalog)``; the
 counters are fed at each scrape), and pass the event hooks (``retry_hook``,
 ``record_order_batch``) to the constructors. Gauges read from a server are sampled by the code
-that owns the server's client while it runs (``sampling``, ``measure_readiness``).
+that owns the server's client while it runs (``sampling``; readiness: ``set_readiness`` with the
+answers of ``probes.Readiness``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from prometheus_client.utils import floatToGoString
 from core.orders.ingest import BatchReport
 from core.ports.audit import OutboxBacklog
 from core.retry import RetryHook
-from entrypoints import probes
 
 _log = logging.getLogger(__name__)
 
@@ -355,15 +355,6 @@ def set_readiness(results: Mapping[str, str | None]) -> None:
     """Set ``hexmarket_dependency_up`` from readiness results (name -> ``None`` when up)."""
     for name, reason in results.items():
         DEPENDENCY_UP.labels(dependency=name).set(1 if reason is None else 0)
-
-
-async def measure_readiness(settings: Any, roles: Sequence[str]) -> None:
-    """Check the servers ``roles`` need, as ``GET /ready`` does, into the readiness gauge."""
-    try:
-        deps = probes.needed(settings, roles)  # type: ignore[arg-type]
-    except probes.ConfigurationError:  # a server not configured: nothing to check
-        return
-    set_readiness(await probes.check_all(deps))
 
 
 @contextlib.asynccontextmanager

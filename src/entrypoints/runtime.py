@@ -43,9 +43,10 @@ def bind_worker(
 
     async def run_worker(own_stop: asyncio.Event) -> None:
         settings: Settings = container.settings()
+        checks = probes.Readiness(container, [role])  # type: ignore[list-item]
 
-        async def readiness() -> None:
-            await metrics.measure_readiness(settings, [role])
+        async def readiness() -> None:  # the checks of ``GET /ready``, on the worker's clients
+            metrics.set_readiness(await checks.results())
 
         async with metrics.sampling(settings.metrics_interval, readiness, "readiness"):
             await worker(container, own_stop)
@@ -239,13 +240,14 @@ def http_server(app: Any, settings: Settings) -> HttpServer:
     unless ``HEXMARKET_ALLOWED_HOSTS`` says otherwise (``entrypoints.http.edge``)."""
     # deferred: the workers share this module and never load the HTTP framework (Litestar)
     from entrypoints.http.edge import loopback_hosts
-    from entrypoints.http.front import FrontedLitestar
+    from entrypoints.http.front import FrontedLitestar, route_of
     from entrypoints.http.server import protocol_class
 
     if isinstance(app, FrontedLitestar) and settings.allowed_hosts is None:
         app.served_hosts = loopback_hosts(settings.http_host)
     config = uvicorn.Config(
-        tracing.wrap_asgi(app),  # a span per request when tracing is on, else ``app`` itself
+        # a span per request when tracing is on, else ``app`` itself
+        tracing.wrap_asgi(app, route_of),
         host=settings.http_host,
         port=settings.http_port,
         http=protocol_class(settings.http_read_timeout),

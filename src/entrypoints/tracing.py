@@ -17,7 +17,7 @@ the other standard variables itself (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``_
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ def configure(settings: Settings, *, process: str | None = None) -> bool:
     name = exporter_name(settings)
     if name is None:
         return False
+    # deferred: OpenTelemetry is optional and loaded only when tracing is on
     from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -68,6 +69,7 @@ def configure(settings: Settings, *, process: str | None = None) -> bool:
     if name == "console":
         exporter = ConsoleSpanExporter()
     else:
+        # deferred: OpenTelemetry is optional and loaded only when tracing is on
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         endpoint = settings.otel_exporter_otlp_endpoint
@@ -95,44 +97,40 @@ def uninstall() -> None:
     facade.install(None)
 
 
-def wrap_asgi(app: Any) -> Any:
+def wrap_asgi(app: Any, route_of: Callable[[str], str | None] = lambda path: None) -> Any:
     """``app`` with a server span per HTTP request when tracing is on (the front's cache hits
     included: it wraps the whole application), else ``app`` itself. The request's own
     ``traceparent`` header, if any, is the span's parent."""
     provider = _provider
     if provider is None:
         return app
-    return _ServerSpans(app, provider.get_tracer(INSTRUMENTATION))
+    return _ServerSpans(app, provider.get_tracer(INSTRUMENTATION), route_of)
 
 
 class _ServerSpans:
     """The server span of each HTTP request, named by its route (``GET /order/{order_uid}``)
-    once known: Litestar's ``path_template``, or the front's routes. Lean on purpose: the
+    once known: Litestar's ``path_template``, or ``route_of(path)`` for the routes the front
+    answers ahead of Litestar (``entrypoints.http.front.route_of``). Lean on purpose: the
     generic ``opentelemetry-instrumentation-asgi`` middleware was measured at five times the
     cost of a cache hit (two dozen attributes set twice, metrics, per-send bookkeeping)."""
 
-    def __init__(self, app: Any, tracer: OtelTracer) -> None:
+    def __init__(self, app: Any, tracer: OtelTracer, route_of: Callable[[str], str | None]) -> None:
+        # deferred: OpenTelemetry is optional and loaded only when tracing is on
         from opentelemetry.trace import SpanKind, Status, StatusCode
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-        from entrypoints.http.front import LIST_ROUTES, ORDER_ROUTE
 
         self._app = app
         self._tracer = tracer
         self._propagator = TraceContextTextMapPropagator()
         self._server = SpanKind.SERVER
         self._error = Status(StatusCode.ERROR)
-        self._order_route = ORDER_ROUTE
-        self._list_routes = LIST_ROUTES
+        self._route_of = route_of
 
     def _route(self, scope: Mapping[str, Any]) -> str | None:
         template = scope.get("path_template")
         if template:
             return str(template)
-        path = str(scope["path"])
-        if path.startswith("/order/"):
-            return self._order_route
-        return self._list_routes.get(path)
+        return self._route_of(str(scope["path"]))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -173,6 +171,7 @@ _KINDS: dict[str, Any] = {}
 
 def _kind(kind: SpanKind) -> Any:
     if not _KINDS:
+        # deferred: OpenTelemetry is optional and loaded only when tracing is on
         from opentelemetry.trace import SpanKind as Kinds
 
         _KINDS.update(
@@ -195,6 +194,7 @@ class _Span:
         self._span.set_attribute(key, value)
 
     def headers(self) -> Carrier:
+        # deferred: OpenTelemetry is optional and loaded only when tracing is on
         from opentelemetry.trace import set_span_in_context
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -210,6 +210,7 @@ class _Tracer:
     """``core.tracing.Tracer`` over an OpenTelemetry tracer; W3C Trace Context carriers."""
 
     def __init__(self, tracer: OtelTracer) -> None:
+        # deferred: OpenTelemetry is optional and loaded only when tracing is on
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self._tracer = tracer
@@ -219,12 +220,14 @@ class _Tracer:
         """The context of a valid ``carrier``, else ``None`` (the current one)."""
         if not carrier:
             return None
+        # deferred: OpenTelemetry is optional and loaded only when tracing is on
         from opentelemetry import trace
 
         context = self._propagator.extract(carrier)
         return context if trace.get_current_span(context).get_span_context().is_valid else None
 
     def _links(self, carriers: Sequence[Carrier]) -> list[Any]:
+        # deferred: OpenTelemetry is optional and loaded only when tracing is on
         from opentelemetry import trace
 
         links, seen = [], set()

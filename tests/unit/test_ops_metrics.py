@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,8 @@ from core.orders.ingest import IngestOrders, OrderConsumer
 from core.ports.audit import OutboxBacklog
 from core.ports.bus import OutgoingMessage
 from core.retry import Backoff
-from entrypoints import metrics
-from entrypoints.container import Container
+from entrypoints import metrics, probes
+from entrypoints.container import Container, close_container
 from entrypoints.http.app import create_app
 from tests.support import eventually, memory_settings
 
@@ -254,7 +253,11 @@ async def test_readiness_is_exported_per_dependency() -> None:
 
     settings = memory_settings(list_cache="redis", redis_url=f"redis://127.0.0.1:{free_port()}/0")
     metrics.DEPENDENCY_UP.labels(dependency="redis").set(1)
-    await metrics.measure_readiness(settings, ["serve"])
+    container = Container(settings=settings)
+    try:
+        metrics.set_readiness(await probes.Readiness(container, ["serve"], within=1).results())
+    finally:
+        await close_container(container)
     assert value("hexmarket_dependency_up", dependency="redis") == 0
     metrics.set_readiness({"redis": None})
     assert value("hexmarket_dependency_up", dependency="redis") == 1

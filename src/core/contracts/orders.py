@@ -18,6 +18,7 @@ import json
 import string
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -372,8 +373,6 @@ class OrderRepositoryContract:
 
 @pytest.fixture
 def canonical_sample() -> bytes:
-    from pathlib import Path
-
     for folder in Path(__file__).resolve().parents:
         candidate = folder / "tests" / "data" / "model.json"
         if candidate.exists():

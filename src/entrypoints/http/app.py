@@ -7,9 +7,11 @@ encode."""
 from __future__ import annotations
 
 import gc
+import importlib
 import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 from typing import Any
 
@@ -43,8 +45,6 @@ ROUTE_MODULES: tuple[str, ...] = (
 
 
 def _modules() -> list[ModuleType]:
-    import importlib
-
     return [importlib.import_module(name) for name in ROUTE_MODULES]
 
 
@@ -58,8 +58,6 @@ def _provider(services: dict[str, Any], name: str) -> Callable[[], Any]:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("hexmarket")
     except PackageNotFoundError:

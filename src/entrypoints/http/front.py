@@ -64,6 +64,14 @@ _MAX_DIGITS = 7  # offsets past 9,999,999 (or odd spellings) are Litestar's to a
 Headers = tuple[tuple[bytes, bytes], ...]
 
 
+def route_of(path: str) -> str | None:
+    """The route template of a request the front may answer without Litestar (which names
+    the others in ``path_template``), for the request's span and metrics."""
+    if path.startswith(_ORDER_PREFIX):
+        return ORDER_ROUTE
+    return LIST_ROUTES.get(path)
+
+
 @attrs.frozen(kw_only=True)
 class HotRoutes:
     """What the front serves from: the use cases, and the headers every response carries."""
