@@ -316,8 +316,9 @@ async def test_sigterm_stops_a_consumer_within_5s_while_its_servers_are_down(
         environment = await _kafka_env(pg_url, unique, stack.kafka_bootstrap())
     else:
         environment = await _nats_env(pg_url, unique, stack.nats_url())
-    total = 3000
-    await environment.publish([order(f"s{i}-{unique}", i) for i in range(total)])
+    first, late = 3000, 100
+    total = first + late
+    await environment.publish([order(f"s{i}-{unique}", i) for i in range(first)])
     worker = Worker(environment, tmp_path / "consumer.log")
     try:
 
@@ -327,6 +328,9 @@ async def test_sigterm_stops_a_consumer_within_5s_while_its_servers_are_down(
 
         await eventually(some_stored, within=60, what="the first batches stored")
         stack.stop("postgres")
+        # Orders that arrive while PostgreSQL is down: the consumer is then sure to hold a batch
+        # it cannot store (it may have stored all of the first ones before the stop).
+        await environment.publish([order(f"late{i}-{unique}", i) for i in range(late)])
         stack.kill(broker)
 
         async def retrying() -> bool:
