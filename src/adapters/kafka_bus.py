@@ -281,9 +281,7 @@ class KafkaEventBus:
         await self._ensure_topic(topic)
         producer = self._get_producer()
         deadline = self._delivery_timeout + 5.0
-        with tracing.span(
-            f"send {topic}", kind="producer", attributes=_send_attributes(topic, len(messages))
-        ) as span:
+        with tracing.send_span("kafka", topic, len(messages)) as span:
             await self._publish(producer, topic, messages, deadline, span.headers())
 
     async def _publish(
@@ -693,15 +691,6 @@ def _headers_of(
     if context and tracing.TRACEPARENT not in message.headers:
         headers += [(k, v.encode()) for k, v in context.items()]
     return headers
-
-
-def _send_attributes(topic: str, count: int) -> dict[str, str | int]:
-    return {
-        "messaging.system": "kafka",
-        "messaging.operation.type": "send",
-        "messaging.destination.name": topic,
-        "messaging.batch.message_count": count,
-    }
 
 
 async def probe(bootstrap_servers: str, within: float) -> None:

@@ -177,9 +177,7 @@ class NatsEventBus:
             return
         js, stream = await self._ensure_stream(topic)
         refused: dict[int, str] = {}
-        with tracing.span(
-            f"send {topic}", kind="producer", attributes=_send_attributes(topic, len(messages))
-        ) as span:
+        with tracing.send_span("nats", topic, len(messages)) as span:
             context = span.headers()  # for the messages that carry no trace context of theirs
             for start in range(0, len(messages), self._publish_window):
                 window = messages[start : start + self._publish_window]
@@ -485,15 +483,6 @@ def _provisioning_failure(stream: str, limits: Mapping[str, Any], exc: APIError)
             " raise the server's jetstream max_file_store"
         )
     return f"cannot provision stream {stream}: {said}"
-
-
-def _send_attributes(topic: str, count: int) -> dict[str, str | int]:
-    return {
-        "messaging.system": "nats",
-        "messaging.operation.type": "send",
-        "messaging.destination.name": topic,
-        "messaging.batch.message_count": count,
-    }
 
 
 async def probe(url: str, within: float) -> None:

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from types import MappingProxyType
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypedDict, Unpack
 
 AttributeValue = str | int | float | bool
 SpanKind = Literal["internal", "server", "client", "producer", "consumer"]
@@ -41,30 +41,26 @@ class Span(Protocol):
         ...
 
 
+class SpanOptions(TypedDict, total=False):
+    """What a span is given besides its name (``Tracer.span``, ``Tracer.start``, ``span``)."""
+
+    kind: SpanKind
+    """``internal`` unless given."""
+    attributes: Mapping[str, AttributeValue] | None
+    parent: Carrier | None
+    """The span is a child of ``parent`` when that carries a valid context, else of the
+    current span."""
+    links: Sequence[Carrier]
+    """Contexts the span relates to (the messages of a batch), each valid one linked once."""
+
+
 class Tracer(Protocol):
-    def span(
-        self,
-        name: str,
-        *,
-        kind: SpanKind = "internal",
-        attributes: Mapping[str, AttributeValue] | None = None,
-        parent: Carrier | None = None,
-        links: Sequence[Carrier] = (),
-    ) -> AbstractContextManager[Span]:
-        """A span current for the block: child of ``parent`` when that carries a valid
-        context, else of the current span. ``links``: contexts it relates to (the messages
-        of a batch), each valid one linked once. An exception leaving the block is recorded
-        on the span, which ends with the block."""
+    def span(self, name: str, **options: Unpack[SpanOptions]) -> AbstractContextManager[Span]:
+        """A span current for the block. An exception leaving the block is recorded on the
+        span, which ends with the block."""
         ...
 
-    def start(
-        self,
-        name: str,
-        *,
-        kind: SpanKind = "internal",
-        attributes: Mapping[str, AttributeValue] | None = None,
-        parent: Carrier | None = None,
-    ) -> Span:
+    def start(self, name: str, **options: Unpack[SpanOptions]) -> Span:
         """A span that is not made current; the caller ends it."""
         ...
 
@@ -100,19 +96,12 @@ def tracer() -> Tracer | None:
     return _tracer
 
 
-def span(
-    name: str,
-    *,
-    kind: SpanKind = "internal",
-    attributes: Mapping[str, AttributeValue] | None = None,
-    parent: Carrier | None = None,
-    links: Sequence[Carrier] = (),
-) -> AbstractContextManager[Span]:
+def span(name: str, **options: Unpack[SpanOptions]) -> AbstractContextManager[Span]:
     """``Tracer.span`` of the installed tracer; a shared no-op block when tracing is off."""
     current = _tracer
     if current is None:
         return _NO_SPAN_BLOCK
-    return current.span(name, kind=kind, attributes=attributes, parent=parent, links=links)
+    return current.span(name, **options)
 
 
 def traceparent() -> str | None:
@@ -126,6 +115,25 @@ def traceparent() -> str | None:
 
 
 SETTLE: Mapping[str, AttributeValue] = MappingProxyType({"messaging.operation.type": "settle"})
+
+
+def send_span(system: str, topic: str, count: int) -> AbstractContextManager[Span]:
+    """The ``send {topic}`` span of a producer publishing ``count`` messages to ``topic`` on
+    ``system`` (``kafka``, ``nats``: the OpenTelemetry messaging conventions). A shared no-op
+    block when tracing is off."""
+    current = _tracer
+    if current is None:
+        return _NO_SPAN_BLOCK
+    return current.span(
+        f"send {topic}",
+        kind="producer",
+        attributes={
+            "messaging.system": system,
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+            "messaging.batch.message_count": count,
+        },
+    )
 
 
 def process_span(

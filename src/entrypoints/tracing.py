@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Unpack
 
 from core import tracing as facade
 from core.tracing import AttributeValue, Carrier, SpanKind
@@ -97,7 +97,7 @@ def uninstall() -> None:
     facade.install(None)
 
 
-def wrap_asgi(app: Any, route_of: Callable[[str], str | None] = lambda path: None) -> Any:
+def wrap_asgi(app: Any, route_of: Callable[[str], str | None]) -> Any:
     """``app`` with a server span per HTTP request when tracing is on (the front's cache hits
     included: it wraps the whole application), else ``app`` itself. The request's own
     ``traceparent`` header, if any, is the span's parent."""
@@ -185,13 +185,13 @@ def _kind(kind: SpanKind) -> Any:
 
 
 class _Span:
-    __slots__ = ("_span",)
+    __slots__ = ("otel",)
 
     def __init__(self, span: OtelSpan) -> None:
-        self._span = span
+        self.otel = span
 
     def set_attribute(self, key: str, value: AttributeValue) -> None:
-        self._span.set_attribute(key, value)
+        self.otel.set_attribute(key, value)
 
     def headers(self) -> Carrier:
         # deferred: OpenTelemetry is optional and loaded only when tracing is on
@@ -199,11 +199,11 @@ class _Span:
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         carrier: dict[str, str] = {}
-        TraceContextTextMapPropagator().inject(carrier, set_span_in_context(self._span))
+        TraceContextTextMapPropagator().inject(carrier, set_span_in_context(self.otel))
         return carrier
 
     def end(self) -> None:
-        self._span.end()
+        self.otel.end()
 
 
 class _Tracer:
@@ -211,10 +211,12 @@ class _Tracer:
 
     def __init__(self, tracer: OtelTracer) -> None:
         # deferred: OpenTelemetry is optional and loaded only when tracing is on
+        from opentelemetry.trace import use_span
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self._tracer = tracer
         self._propagator = TraceContextTextMapPropagator()
+        self._use_span = use_span
 
     def _context(self, carrier: Carrier | None) -> Any:
         """The context of a valid ``carrier``, else ``None`` (the current one)."""
@@ -241,48 +243,23 @@ class _Tracer:
                 links.append(trace.Link(linked))
         return links
 
-    def span(
-        self,
-        name: str,
-        *,
-        kind: SpanKind = "internal",
-        attributes: Mapping[str, AttributeValue] | None = None,
-        parent: Carrier | None = None,
-        links: Sequence[Carrier] = (),
-    ) -> AbstractContextManager[facade.Span]:
-        return self._block(name, kind, attributes, parent, links)
-
-    @contextmanager
-    def _block(
-        self,
-        name: str,
-        kind: SpanKind,
-        attributes: Mapping[str, AttributeValue] | None,
-        parent: Carrier | None,
-        links: Sequence[Carrier],
-    ) -> Iterator[facade.Span]:
-        with self._tracer.start_as_current_span(
-            name,
-            context=self._context(parent),
-            kind=_kind(kind),
-            attributes=attributes,
-            links=self._links(links) if links else None,
-        ) as span:
-            yield _Span(span)
-
-    def start(
-        self,
-        name: str,
-        *,
-        kind: SpanKind = "internal",
-        attributes: Mapping[str, AttributeValue] | None = None,
-        parent: Carrier | None = None,
-    ) -> facade.Span:
+    def start(self, name: str, **options: Unpack[facade.SpanOptions]) -> _Span:
+        links = options.get("links")
         return _Span(
             self._tracer.start_span(
-                name, context=self._context(parent), kind=_kind(kind), attributes=attributes
+                name,
+                context=self._context(options.get("parent")),
+                kind=_kind(options.get("kind", "internal")),
+                attributes=options.get("attributes"),
+                links=self._links(links) if links else None,
             )
         )
+
+    @contextmanager
+    def span(self, name: str, **options: Unpack[facade.SpanOptions]) -> Iterator[facade.Span]:
+        started = self.start(name, **options)
+        with self._use_span(started.otel, end_on_exit=True):  # as start_as_current_span does
+            yield started
 
     def inject(self, carrier: MutableMapping[str, str]) -> None:
         self._propagator.inject(carrier)
