@@ -37,31 +37,23 @@ class LogWriterStats:
     broker_failures: int = 0
 
 
+def _default_backoff(backoff: Backoff | None) -> Backoff:
+    return backoff or Backoff(initial=0.1)
+
+
+@attrs.define(kw_only=True, eq=False, on_setattr=attrs.setters.NO_OP)
 class LogWriter:
-    def __init__(
-        self,
-        source: EventSource,
-        store: LogStore,
-        *,
-        topic: str,
-        group: str,
-        batch_size: int = 1000,
-        batch_ms: int = 500,
-        idle_wait: float = 1.0,
-        backoff: Backoff | None = None,
-        on_retry: RetryHook = no_retry_hook,
-    ) -> None:
-        self._on_retry = on_retry
-        self._source = source
-        self._store = store
-        self._topic = topic
-        self._group = group
-        self._batch_size = batch_size
-        self._batch_seconds = batch_ms / 1000
-        self._idle_wait = idle_wait
-        self._backoff = backoff or Backoff(initial=0.1)
-        self._attempt = 0  # consecutive broker failures
-        self.stats = LogWriterStats()
+    _source: EventSource = attrs.field(kw_only=False)
+    _store: LogStore = attrs.field(kw_only=False)
+    _topic: str
+    _group: str
+    _batch_size: int = 1000
+    _batch_ms: int = 500
+    _idle_wait: float = 1.0
+    _backoff: Backoff = attrs.field(default=None, converter=_default_backoff)
+    _on_retry: RetryHook = no_retry_hook
+    _attempt: int = attrs.field(init=False, default=0)  # consecutive broker failures
+    stats: LogWriterStats = attrs.field(init=False, factory=LogWriterStats)
 
     async def collect(self, subscription: Subscription) -> list[Delivery]:
         """One batch: wait up to ``idle_wait`` for a first event, then fill up to
@@ -70,7 +62,7 @@ class LogWriter:
         batch = await subscription.fetch(self._batch_size, self._idle_wait)
         if not batch:
             return []
-        deadline = loop.time() + self._batch_seconds
+        deadline = loop.time() + self._batch_ms / 1000
         while len(batch) < self._batch_size:
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -37,6 +37,15 @@ class RelayStats:
 PRUNE_BATCH = 1000
 
 
+def _at_least_one(lanes: int) -> int:
+    return max(1, lanes)
+
+
+def _default_backoff(backoff: Backoff | None) -> Backoff:
+    return backoff or Backoff(initial=0.1)
+
+
+@attrs.define(kw_only=True, eq=False, on_setattr=attrs.setters.NO_OP)
 class OutboxRelay:
     """``batch_size`` events per round; with fewer pending, it waits for the outbox's
     new-event signal, or ``idle_wait`` seconds at most (the bound on a missed signal).
@@ -51,31 +60,18 @@ class OutboxRelay:
     idle, ``PRUNE_BATCH`` at a time and at most once per ``prune_every`` seconds while there is
     nothing to prune: never in a round, so pruning does not slow the relay down."""
 
-    def __init__(
-        self,
-        store: OutboxRelayStore,
-        publisher: EventPublisher,
-        *,
-        batch_size: int = 1000,
-        idle_wait: float = 1.0,
-        lanes: int = 2,
-        backoff: Backoff | None = None,
-        keep_sent: float | None = None,
-        prune_every: float = 60.0,
-        on_retry: RetryHook = no_retry_hook,
-    ) -> None:
-        self._on_retry = on_retry
-        self._store = store
-        self._keep_sent = keep_sent
-        self._prune_every = prune_every
-        self._next_prune = 0.0
-        self._publisher = publisher
-        self._batch_size = batch_size
-        self._lanes = max(1, lanes)
-        self._idle_wait = idle_wait
-        self._backoff = backoff or Backoff(initial=0.1)
-        self._attempt = 0  # consecutive failed rounds
-        self.stats = RelayStats()
+    _store: OutboxRelayStore = attrs.field(kw_only=False)
+    _publisher: EventPublisher = attrs.field(kw_only=False)
+    _batch_size: int = 1000
+    _idle_wait: float = 1.0
+    _lanes: int = attrs.field(default=2, converter=_at_least_one)
+    _backoff: Backoff = attrs.field(default=None, converter=_default_backoff)
+    _keep_sent: float | None = None
+    _prune_every: float = 60.0
+    _on_retry: RetryHook = no_retry_hook
+    _next_prune: float = attrs.field(init=False, default=0.0)
+    _attempt: int = attrs.field(init=False, default=0)  # consecutive failed rounds
+    stats: RelayStats = attrs.field(init=False, factory=RelayStats)
 
     @property
     def lanes(self) -> int:

@@ -59,36 +59,29 @@ class ListStats:
     write_retries: int = 0
 
 
+def _default_backoff(backoff: Backoff | None) -> Backoff:
+    return backoff or Backoff(initial=0.01, maximum=0.2)
+
+
+@attrs.define(kw_only=True, eq=False, on_setattr=attrs.setters.NO_OP)
 class CatalogService:
     """The catalog's use cases. ``encode_page`` turns a page into the bytes that are cached
     and served; ``ttl`` is the list cache's time to live in seconds. After a cache failure
     the cache is bypassed for ``cache_retry_after`` seconds, so an outage costs one failed
     round trip per interval, not one per request."""
 
-    def __init__(
-        self,
-        *,
-        store: CatalogStore,
-        cache: Cache,
-        clock: Clock,
-        ids: IdGenerator,
-        encode_page: PageEncoder,
-        ttl: float = 60.0,
-        cache_retry_after: float = 1.0,
-        conflict_backoff: Backoff | None = None,
-    ) -> None:
-        self._store = store
-        self._cache = cache
-        self._clock = clock
-        self._ids = ids
-        self._encode_page = encode_page
-        self._ttl = ttl
-        self._retry_after = cache_retry_after
-        self._conflict_backoff = conflict_backoff or Backoff(initial=0.01, maximum=0.2)
-        self._cache_down_until = 0.0
-        self._invalidation_pending = False
-        self._flights: dict[str, asyncio.Future[bytes]] = {}
-        self.stats = ListStats()
+    _store: CatalogStore
+    _cache: Cache
+    _clock: Clock
+    _ids: IdGenerator
+    _encode_page: PageEncoder
+    _ttl: float = 60.0
+    _cache_retry_after: float = 1.0
+    _conflict_backoff: Backoff = attrs.field(default=None, converter=_default_backoff)
+    _cache_down_until: float = attrs.field(init=False, default=0.0)
+    _invalidation_pending: bool = attrs.field(init=False, default=False)
+    _flights: dict[str, asyncio.Future[bytes]] = attrs.field(init=False, factory=dict)
+    stats: ListStats = attrs.field(init=False, factory=ListStats)
 
     # --- goods ---------------------------------------------------------------------------
 
@@ -335,5 +328,5 @@ class CatalogService:
 
     def _cache_failed(self, exc: CacheUnavailable) -> None:
         self.stats.cache_errors += 1
-        self._cache_down_until = time.monotonic() + self._retry_after
+        self._cache_down_until = time.monotonic() + self._cache_retry_after
         log.warning("list cache unavailable, serving from the store: %s", exc)

@@ -122,6 +122,7 @@ def _source_id(delivery: Delivery) -> str:
     return "/".join(str(delivery.source[k]) for k in sorted(delivery.source))
 
 
+@attrs.define(kw_only=True, eq=False)
 class IngestOrders:
     """The ingest use case for one batch. ``handle`` returns once the valid orders are
     committed and the dead letters acknowledged by the broker; the caller then acks the batch.
@@ -134,24 +135,13 @@ class IngestOrders:
     the payload of a dead letter the broker refused whole; ``dead_letters`` keeps those refused
     even bounded (without one, such a batch fails with the broker's ``MessageRefused``)."""
 
-    def __init__(
-        self,
-        *,
-        repository: OrderRepository,
-        publisher: EventPublisher,
-        dlq_topic: str,
-        clock: Clock,
-        parse: OrderParser = parse_order,
-        dead_letters: DeadLetterStore | None = None,
-        payload_limit: int = 65536,
-    ) -> None:
-        self._repository = repository
-        self._publisher = publisher
-        self._dlq_topic = dlq_topic
-        self._clock = clock
-        self._parse = parse
-        self._dead_letters = dead_letters
-        self._payload_limit = payload_limit
+    _repository: OrderRepository
+    _publisher: EventPublisher
+    _dlq_topic: str
+    _clock: Clock
+    _parse: OrderParser = parse_order
+    _dead_letters: DeadLetterStore | None = None
+    _payload_limit: int = 65536
 
     async def handle(self, deliveries: Sequence[Delivery]) -> BatchReport:
         """``store(prepare(deliveries))``."""
@@ -259,6 +249,11 @@ async def _ack(subscription: Subscription, deliveries: Sequence[Delivery]) -> bo
     return True
 
 
+def _default_backoff(backoff: Backoff | None) -> Backoff:
+    return backoff or Backoff()
+
+
+@attrs.define(kw_only=True, eq=False, on_setattr=attrs.setters.NO_OP)
 class OrderConsumer:
     """The consume loop: collect a batch (up to ``batch_size`` messages, or what arrived within
     ``batch_timeout`` seconds of its first one), ``IngestOrders.handle`` it, acknowledge, repeat
@@ -270,29 +265,16 @@ class OrderConsumer:
     they can be; if a transient failure persists they are left unacknowledged for
     redelivery."""
 
-    def __init__(
-        self,
-        *,
-        source: EventSource,
-        topic: str,
-        group: str,
-        ingest: IngestOrders,
-        batch_size: int,
-        batch_timeout: float,
-        backoff: Backoff | None = None,
-        on_batch: Callable[[BatchReport], None] | None = None,
-        on_retry: RetryHook = no_retry_hook,
-    ) -> None:
-        self._source = source
-        self._topic = topic
-        self._group = group
-        self._ingest = ingest
-        self._batch_size = batch_size
-        self._batch_timeout = batch_timeout
-        self._backoff = backoff or Backoff()
-        self._on_batch = on_batch
-        self._on_retry = on_retry
-        self.stats = ConsumerStats()
+    _source: EventSource
+    _topic: str
+    _group: str
+    _ingest: IngestOrders
+    _batch_size: int
+    _batch_timeout: float
+    _backoff: Backoff = attrs.field(default=None, converter=_default_backoff)
+    _on_batch: Callable[[BatchReport], None] | None = None
+    _on_retry: RetryHook = no_retry_hook
+    stats: ConsumerStats = attrs.field(init=False, factory=ConsumerStats)
 
     async def _retry(
         self, what: str, call: Callable[[], Awaitable[T]], stop: asyncio.Event
