@@ -119,6 +119,7 @@ def test_off_the_facade_is_one_shared_no_op() -> None:
     assert tracing.tracer() is None
     assert tracing.span("a") is tracing.span("b", kind="consumer")
     assert tracing.process_span("t", "g", [{"traceparent": "x"}], 1) is tracing.span("c")
+    assert tracing.send_span("nats", "t", 1) is tracing.span("c")
     with tracing.span("a") as span:
         assert span.headers() == {}
     assert tracing.traceparent() is None
