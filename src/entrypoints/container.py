@@ -106,7 +106,7 @@ class Container(containers.DeclarativeContainer):
     # catalog_store: PgCatalogStore | MemoryCatalogStore (settings.catalog_store);
     # list_cache: RedisCache | LruCache (settings.list_cache); catalog_service: the use cases.
     catalog_store = providers.Selector(
-        providers.Callable(lambda s: s.catalog_store, settings),
+        settings.provided.catalog_store,
         postgres=providers.Singleton(
             PgCatalogStore, pool=pg_pool, topic=settings.provided.events_topic
         ),
@@ -115,7 +115,7 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     list_cache = providers.Selector(
-        providers.Callable(lambda s: s.list_cache, settings),
+        settings.provided.list_cache,
         redis=providers.Singleton(
             lazy("adapters.redis_cache:RedisCache"), client=redis, prefix="hexmarket:"
         ),
@@ -138,12 +138,12 @@ class Container(containers.DeclarativeContainer):
     # orders_ingest: one batch's use case; orders_consumer: the consume loop around it
     # (entrypoints.workers.orders_consumer runs it).
     orders_repository = providers.Selector(
-        providers.Callable(lambda s: s.orders_store, settings),
+        settings.provided.orders_store,
         postgres=providers.Singleton(PgOrderRepository, pool=pg_pool),
         memory=providers.Singleton(MemoryOrderRepository),
     )
     orders_cache = providers.Selector(
-        providers.Callable(lambda s: s.orders_cache, settings),
+        settings.provided.orders_cache,
         lru=providers.Singleton(LruCache, maxsize=settings.provided.orders_cache_size),
         redis=providers.Singleton(
             lazy("adapters.redis_cache:RedisCache"), client=redis, prefix="hexmarket:"
@@ -162,7 +162,7 @@ class Container(containers.DeclarativeContainer):
         client_id="hexmarket",
     )
     dead_letter_store = providers.Selector(
-        providers.Callable(lambda s: s.orders_store, settings),
+        settings.provided.orders_store,
         postgres=providers.Singleton(PgDeadLetterStore, pool=pg_pool),
         memory=providers.Singleton(MemoryDeadLetterStore),
     )
@@ -210,12 +210,12 @@ class Container(containers.DeclarativeContainer):
         client_id="hexmarket-audit",
     )
     log_store = providers.Selector(
-        providers.Callable(lambda s: s.log_store, settings),
+        settings.provided.log_store,
         clickhouse=providers.Resource(resources.init_clickhouse_log_store, settings),
         memory=providers.Singleton(MemoryLogStore),
     )
     outbox_relay_store = providers.Selector(
-        providers.Callable(lambda s: s.catalog_store, settings),
+        settings.provided.catalog_store,
         postgres=providers.Resource(resources.init_pg_outbox_relay, pg_pool, settings),
         memory=providers.Singleton(MemoryOutboxRelay, catalog_store),
     )

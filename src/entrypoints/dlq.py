@@ -11,10 +11,11 @@ escaped, so a payload cannot drive the terminal.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -76,15 +77,6 @@ def safe_bytes(data: bytes) -> str:
         else ("\\\\" if b == 0x5C else f"\\x{b:02x}")
         for b in data
     )
-
-
-def _selection(
-    reasons: Sequence[str],
-    ids: Sequence[str],
-    since: datetime | None,
-    until: datetime | None,
-) -> Selection:
-    return Selection(reasons=frozenset(reasons), ids=frozenset(ids), since=since, until=until)
 
 
 def _uses_postgres(settings: Settings, origin: Origin) -> bool:
@@ -166,7 +158,23 @@ _FROM = click.option(
 )
 
 
-def _filters(command: Any) -> Any:
+def _filters(command: Callable[..., None]) -> Callable[..., None]:
+    """The options that select dead letters (``--reason``, ``--id``, ``--since``, ``--until``)
+    and ``--from``: ``command`` receives the first four as one ``selection``."""
+
+    @functools.wraps(command)
+    def with_selection(
+        reasons: tuple[str, ...],
+        ids: tuple[str, ...],
+        since: datetime | None,
+        until: datetime | None,
+        **options: Any,
+    ) -> None:
+        selection = Selection(
+            reasons=frozenset(reasons), ids=frozenset(ids), since=since, until=until
+        )
+        command(selection=selection, **options)
+
     for option in reversed(
         [
             click.option(
@@ -182,8 +190,8 @@ def _filters(command: Any) -> Any:
             _FROM,
         ]
     ):
-        command = option(command)
-    return command
+        with_selection = option(with_selection)
+    return with_selection
 
 
 @click.group("dlq")
@@ -198,18 +206,9 @@ def dlq() -> None:
 @_filters
 @click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, no summary.")
-def list_command(
-    reasons: tuple[str, ...],
-    ids: tuple[str, ...],
-    since: datetime | None,
-    until: datetime | None,
-    origin: Origin,
-    limit: int,
-    as_json: bool,
-) -> None:
+def list_command(selection: Selection, origin: Origin, limit: int, as_json: bool) -> None:
     """List dead letters (oldest first) and count them per reason."""
     settings = load_settings()
-    selection = _selection(reasons, ids, since, until)
 
     async def call(queue: DeadLetterQueue) -> Any:
         return await queue.list(selection, limit=limit)
@@ -304,15 +303,7 @@ def show_command(ident: str, raw: bool, origin: Origin) -> None:
 @_filters
 @click.option("--all", "everything", is_flag=True, help="Replay every dead letter.")
 @click.option("--dry-run", is_flag=True, help="Only say what would be replayed.")
-def replay_command(
-    reasons: tuple[str, ...],
-    ids: tuple[str, ...],
-    since: datetime | None,
-    until: datetime | None,
-    origin: Origin,
-    everything: bool,
-    dry_run: bool,
-) -> None:
+def replay_command(selection: Selection, origin: Origin, everything: bool, dry_run: bool) -> None:
     """Publish the selected dead letters' original payloads to the orders topic again.
 
     Safe to run twice: ingest is idempotent by order_uid. Dead letters whose payload was
@@ -320,7 +311,6 @@ def replay_command(
     removed from the dead-letter topic or table.
     """
     settings = load_settings()
-    selection = _selection(reasons, ids, since, until)
     if selection.everything and not everything:
         fail("say which dead letters to replay (--reason, --id, --since, --until) or --all")
 

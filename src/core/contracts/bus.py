@@ -50,6 +50,10 @@ class BusHarness:
         self.opened.append(bus)
         return bus
 
+    async def fresh(self) -> tuple[EventBus, str, str]:
+        """A new client, a fresh topic and a fresh group: where a test starts."""
+        return await self.bus(), self.topic_name(), self.group_name()
+
     async def aclose(self) -> None:
         for bus in reversed(self.opened):
             await bus.close()
@@ -113,8 +117,7 @@ class EventBusContract:
         await bus_harness.aclose()
 
     async def test_published_messages_are_consumed_in_order(self, harness: BusHarness) -> None:
-        bus = await harness.bus()
-        topic, group = harness.topic_name(), harness.group_name()
+        bus, topic, group = await harness.fresh()
         sent = [f"m{i}".encode() for i in range(25)]
         await bus.publish(topic, [msg(d, key=f"k-{i}") for i, d in enumerate(sent)])
         # one key would be one partition; distinct keys may spread, so compare as a set here
@@ -124,8 +127,7 @@ class EventBusContract:
         assert len(got) == len(sent)
 
     async def test_order_is_kept_per_key(self, harness: BusHarness) -> None:
-        bus = await harness.bus()
-        topic, group = harness.topic_name(), harness.group_name()
+        bus, topic, group = await harness.fresh()
         keys = ["alpha", "beta", "gamma"]
         sent = [
             self._same_key(harness, keys[i % 3], f"{keys[i % 3]}:{i}".encode()) for i in range(30)
@@ -140,15 +142,13 @@ class EventBusContract:
             assert mine == [m.data for m in sent if m.data.startswith(f"{key}:".encode())]
 
     async def test_fetch_on_an_empty_topic_returns_nothing(self, harness: BusHarness) -> None:
-        bus = await harness.bus()
-        topic, group = harness.topic_name(), harness.group_name()
+        bus, topic, group = await harness.fresh()
         await bus.publish(topic, [])
         sub = await bus.subscribe(topic, group)
         assert await sub.fetch(10, 0.5) == []
 
     async def test_payload_bytes_key_and_headers_round_trip(self, harness: BusHarness) -> None:
-        bus = await harness.bus()
-        topic, group = harness.topic_name(), harness.group_name()
+        bus, topic, group = await harness.fresh()
         raw = b"\xff\xfe not utf-8 \x00 {"
         await bus.publish(topic, [OutgoingMessage(data=raw, key="k1", headers={"x-r": "v"})])
         sub = await bus.subscribe(topic, group)
@@ -161,8 +161,7 @@ class EventBusContract:
     async def test_unacked_messages_are_redelivered_after_restart(
         self, harness: BusHarness
     ) -> None:
-        bus = await harness.bus()
-        topic, group = harness.topic_name(), harness.group_name()
+        bus, topic, group = await harness.fresh()
         sent = [f"r{i}".encode() for i in range(6)]
         await bus.publish(topic, [msg(d, key=f"same-{i}") for i, d in enumerate(sent)])
         sub = await bus.subscribe(topic, group)
@@ -183,8 +182,7 @@ class EventBusContract:
         await sub2.ack(again)
 
     async def test_acked_prefix_is_not_redelivered(self, harness: BusHarness) -> None:
-        bus = await harness.bus()
-        topic, group = harness.topic_name(), harness.group_name()
+        bus, topic, group = await harness.fresh()
         key = "one-key"
         sent = [f"a{i}".encode() for i in range(10)]
         # one key => one partition/ordering domain, distinct dedup ids where the broker dedups
@@ -206,8 +204,7 @@ class EventBusContract:
         assert _payloads(after) == [sentinel]
 
     async def test_duplicate_keys(self, harness: BusHarness) -> None:
-        bus = await harness.bus()
-        topic, group = harness.topic_name(), harness.group_name()
+        bus, topic, group = await harness.fresh()
         dup = OutgoingMessage(data=b"event-1", key="evt-1")
         await bus.publish(topic, [dup])
         await bus.publish(topic, [dup])  # a relay retrying after a lost ack
@@ -235,8 +232,7 @@ class EventBusContract:
     async def test_a_subscription_continues_where_the_group_left_off(
         self, harness: BusHarness
     ) -> None:
-        bus = await harness.bus()
-        topic, group = harness.topic_name(), harness.group_name()
+        bus, topic, group = await harness.fresh()
         key = "k"
         await bus.publish(topic, [self._same_key(harness, key, b"before")])
         sub = await bus.subscribe(topic, group)
@@ -251,8 +247,7 @@ class EventBusContract:
     async def test_lag_counts_what_the_group_has_not_acknowledged(
         self, harness: BusHarness
     ) -> None:
-        bus = await harness.bus()
-        topic, group = harness.topic_name(), harness.group_name()
+        bus, topic, group = await harness.fresh()
         sub = await bus.subscribe(topic, group)
         await bus.publish(topic, [msg(b"%d" % i, key=f"lag{i}") for i in range(6)])
         assert sum((await bus.lag(topic, group)).values()) == 6

@@ -49,6 +49,16 @@ async def priorities(store: CatalogStore) -> dict[int, int]:
     return {g.id: g.priority for g in page.goods}
 
 
+async def move(store: CatalogStore, good: Good, priority: int) -> list[Good]:
+    """Move ``good`` to ``priority`` the way the use case does (lock it, then reprioritize, in
+    one committed unit of work); the goods that changed."""
+    async with store.unit_of_work() as uow:
+        assert await uow.goods.lock_for_reprioritize(good.id, good.project_id, priority) == good
+        changed = await uow.goods.reprioritize(good.id, good.project_id, priority)
+        await uow.commit()
+    return changed
+
+
 class CatalogStoreContract:
     async def test_ping_answers_when_reachable(self, harness: CatalogHarness) -> None:
         await harness.store.ping()
@@ -81,10 +91,7 @@ class CatalogStoreContract:
         self, harness: CatalogHarness
     ) -> None:
         a, _ = await add_goods(harness.store, "a", "b")
-        async with harness.store.unit_of_work() as uow:
-            assert await uow.goods.lock_for_reprioritize(a.id, 1, 10) == a
-            await uow.goods.reprioritize(a.id, 1, 10)
-            await uow.commit()
+        await move(harness.store, a, 10)
         (c,) = await add_goods(harness.store, "c")
         assert c.priority == 11
 
@@ -114,10 +121,7 @@ class CatalogStoreContract:
         self, harness: CatalogHarness
     ) -> None:
         a, b, c = await add_goods(harness.store, "a", "b", "c")
-        async with harness.store.unit_of_work() as uow:
-            assert await uow.goods.lock_for_reprioritize(a.id, 1, 2) == a
-            await uow.goods.reprioritize(a.id, 1, 2)  # b, c move to 3, 4
-            await uow.commit()
+        await move(harness.store, a, 2)  # b, c move to 3, 4
         (d,) = await add_goods(harness.store, "d")
         assert await priorities(harness.store) == {a.id: 2, b.id: 3, c.id: 4, d.id: 5}
 
@@ -165,10 +169,7 @@ class CatalogStoreContract:
         self, harness: CatalogHarness
     ) -> None:
         a, b, c, d = await add_goods(harness.store, "a", "b", "c", "d")
-        async with harness.store.unit_of_work() as uow:
-            assert await uow.goods.lock_for_reprioritize(d.id, 1, 2) == d
-            changed = await uow.goods.reprioritize(d.id, 1, 2)
-            await uow.commit()
+        changed = await move(harness.store, d, 2)
         assert [(g.id, g.priority) for g in changed] == [(d.id, 2), (b.id, 3), (c.id, 4)]
         assert changed[0].name == "d"
         assert await priorities(harness.store) == {a.id: 1, d.id: 2, b.id: 3, c.id: 4}
@@ -177,10 +178,7 @@ class CatalogStoreContract:
         self, harness: CatalogHarness
     ) -> None:
         a, b, c = await add_goods(harness.store, "a", "b", "c")
-        async with harness.store.unit_of_work() as uow:
-            assert await uow.goods.lock_for_reprioritize(a.id, 1, 3) == a
-            changed = await uow.goods.reprioritize(a.id, 1, 3)
-            await uow.commit()
+        changed = await move(harness.store, a, 3)
         assert [(g.id, g.priority) for g in changed] == [(a.id, 3), (c.id, 4)]
         assert await priorities(harness.store) == {b.id: 2, a.id: 3, c.id: 4}
 
@@ -188,20 +186,14 @@ class CatalogStoreContract:
         self, harness: CatalogHarness
     ) -> None:
         a, b = await add_goods(harness.store, "a", "b")
-        async with harness.store.unit_of_work() as uow:
-            assert await uow.goods.lock_for_reprioritize(b.id, 1, 2) == b
-            assert await uow.goods.reprioritize(b.id, 1, 2) == []
-            await uow.commit()
+        assert await move(harness.store, b, 2) == []
         assert await priorities(harness.store) == {a.id: 1, b.id: 2}
 
     async def test_reprioritize_past_the_end_moves_only_the_target(
         self, harness: CatalogHarness
     ) -> None:
         a, b = await add_goods(harness.store, "a", "b")
-        async with harness.store.unit_of_work() as uow:
-            assert await uow.goods.lock_for_reprioritize(a.id, 1, 50) == a
-            changed = await uow.goods.reprioritize(a.id, 1, 50)
-            await uow.commit()
+        changed = await move(harness.store, a, 50)
         assert [(g.id, g.priority) for g in changed] == [(a.id, 50)]
         assert await priorities(harness.store) == {b.id: 2, a.id: 50}
 

@@ -35,6 +35,13 @@ async def write(pair: OutboxPair, events: Sequence[GoodEvent]) -> None:
         await uow.commit()
 
 
+async def write_new(pair: OutboxPair, count: int) -> list[GoodEvent]:
+    """``count`` new events (of goods 0, 1, ...) written in one unit of work, as ``write``."""
+    events = [event(good_id=i) for i in range(count)]
+    await write(pair, events)
+    return events
+
+
 async def unsent(pair: OutboxPair) -> list[GoodEvent]:
     """The unsent events, oldest first, from a claim that marks nothing."""
     async with pair.relay.claim(10_000) as batch:
@@ -64,8 +71,7 @@ class OutboxRelayStoreContract:
     async def test_a_claim_left_without_mark_sent_or_by_an_error_leaves_records_unsent(
         self, outbox: OutboxPair
     ) -> None:
-        events = [event(good_id=i) for i in range(4)]
-        await write(outbox, events)
+        events = await write_new(outbox, 4)
         async with outbox.relay.claim(10) as batch:
             assert len(batch.records) == 4  # published nothing, marked nothing
 
@@ -82,8 +88,7 @@ class OutboxRelayStoreContract:
         assert await unsent(outbox) == events
 
     async def test_claims_held_at_once_are_disjoint(self, outbox: OutboxPair) -> None:
-        events = [event(good_id=i) for i in range(10)]
-        await write(outbox, events)
+        await write_new(outbox, 10)
         async with outbox.relay.claim(6) as first, outbox.relay.claim(6) as second:
             held_first = {r.event_id for r in first.records}
             held_second = {r.event_id for r in second.records}
@@ -94,8 +99,7 @@ class OutboxRelayStoreContract:
         assert await unsent(outbox) == []
 
     async def test_a_released_claim_is_claimed_again(self, outbox: OutboxPair) -> None:
-        events = [event(good_id=i) for i in range(3)]
-        await write(outbox, events)
+        events = await write_new(outbox, 3)
         async with outbox.relay.claim(2) as batch:
             assert len(batch.records) == 2
         async with outbox.relay.claim(2) as batch:
@@ -104,8 +108,7 @@ class OutboxRelayStoreContract:
     async def test_prune_deletes_only_sent_records_a_bounded_batch_at_a_time(
         self, outbox: OutboxPair
     ) -> None:
-        events = [event(good_id=i) for i in range(7)]
-        await write(outbox, events)
+        events = await write_new(outbox, 7)
         async with outbox.relay.claim(5) as batch:
             await batch.mark_sent()
         assert await outbox.relay.prune_sent(3600, 100) == 0  # sent just now: kept
@@ -118,7 +121,7 @@ class OutboxRelayStoreContract:
         self, outbox: OutboxPair
     ) -> None:
         assert await outbox.relay.backlog() == OutboxBacklog(pending=0, oldest_age=None)
-        await write(outbox, [event(good_id=i) for i in range(3)])
+        await write_new(outbox, 3)
         backlog = await outbox.relay.backlog()
         assert backlog.pending == 3
         assert backlog.oldest_age is not None
