@@ -151,6 +151,7 @@ async def test_a_failed_clickhouse_insert_leaves_the_batch_unacked_and_is_retrie
 READ_BACK = """
 import asyncio, json, sys
 from adapters.clickhouse_log import ClickHouseLogStore
+from core.ports.audit import LogQuery
 async def main():
     store = ClickHouseLogStore(sys.argv[1], database="audit")
     events = await store.query(LogQuery(limit=1000))
