@@ -25,7 +25,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from core import tracing
 from core.catalog.events import GoodEvent
 from core.errors import LogStoreError
-from core.ports.audit import LogCursor
+from core.ports.audit import NEWEST, LogQuery
 
 T = TypeVar("T")
 
@@ -178,42 +178,32 @@ class ClickHouseLogStore:
                 )
             )
 
-    async def query(
-        self,
-        *,
-        project_id: int | None = None,
-        good_id: int | None = None,
-        types: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-        before: LogCursor | None = None,
-        limit: int = 100,
-    ) -> list[GoodEvent]:
+    async def query(self, query: LogQuery = NEWEST) -> list[GoodEvent]:
         where: list[str] = []
-        params: dict[str, Any] = {"limit": int(limit)}
-        if project_id is not None:
+        params: dict[str, Any] = {"limit": int(query.limit)}
+        if query.project_id is not None:
             where.append("ProjectId = {project_id:Int64}")
-            params["project_id"] = project_id
-        if good_id is not None:
+            params["project_id"] = query.project_id
+        if query.good_id is not None:
             where.append("Id = {good_id:Int64}")
-            params["good_id"] = good_id
-        if types:
+            params["good_id"] = query.good_id
+        if query.types:
             where.append("Type IN {types:Array(String)}")
-            params["types"] = list(types)
+            params["types"] = list(query.types)
         # instants travel as integer microseconds: exact, whatever the driver does with datetimes
-        if since is not None:
+        if query.since is not None:
             where.append("EventTime >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')")
-            params["since"] = _micros(since)
-        if until is not None:
+            params["since"] = _micros(query.since)
+        if query.until is not None:
             where.append("EventTime < fromUnixTimestamp64Micro({until:Int64}, 'UTC')")
-            params["until"] = _micros(until)
-        if before is not None:
+            params["until"] = _micros(query.until)
+        if query.before is not None:
             where.append(
                 "(EventTime, toString(EventId)) < "
                 "(fromUnixTimestamp64Micro({before_time:Int64}, 'UTC'), {before_id:String})"
             )
-            params["before_time"] = _micros(before.event_time)
-            params["before_id"] = str(before.event_id)
+            params["before_time"] = _micros(query.before.event_time)
+            params["before_id"] = str(query.before.event_id)
         sql = (
             f"SELECT {', '.join(COLUMNS)} FROM {self._table} FINAL"
             + (f" WHERE {' AND '.join(where)}" if where else "")

@@ -46,6 +46,7 @@ from core.orders.ingest import IngestOrders, OrderConsumer
 from core.orders.queries import OrderQueries
 from core.ports.clock import SystemClock, Uuid4Generator
 from entrypoints import metrics, resources
+from entrypoints.catalog_wire import encode_page
 from entrypoints.settings import Settings
 
 
@@ -127,7 +128,7 @@ class Container(containers.DeclarativeContainer):
         cache=list_cache,
         clock=clock,
         ids=ids,
-        encode_page=providers.Callable(attribute, "entrypoints.http.catalog:encode_page"),
+        encode_page=encode_page,
         ttl=settings.provided.list_cache_ttl,
     )
 

@@ -21,6 +21,7 @@ from adapters.postgres.dead_letters import PgDeadLetterArchive
 from adapters.postgres.outbox import PgOutboxRelay
 from core.catalog.events import GoodEvent
 from core.errors import LogStoreError
+from core.ports.audit import NEWEST, LogQuery
 from entrypoints.settings import Settings
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ class UnconfiguredLogStore:
     async def append(self, events: Sequence[GoodEvent]) -> None:
         raise LogStoreError("clickhouse_url is not configured (set HEXMARKET_CLICKHOUSE_URL)")
 
-    async def query(self, **filters: Any) -> list[GoodEvent]:
+    async def query(self, query: LogQuery = NEWEST) -> list[GoodEvent]:
         raise LogStoreError("clickhouse_url is not configured (set HEXMARKET_CLICKHOUSE_URL)")
 
     async def ping(self) -> None:

@@ -29,6 +29,7 @@ from adapters.nats_bus import NatsEventBus, stream_for
 from core.audit.logwriter import LogWriter
 from core.catalog.events import GoodEvent
 from core.contracts.logstore import event
+from core.ports.audit import LogQuery
 from core.ports.bus import EventBus, OutgoingMessage
 from core.retry import Backoff
 from tests.support import eventually
@@ -142,7 +143,7 @@ async def test_a_failed_clickhouse_insert_leaves_the_batch_unacked_and_is_retrie
         stop.set()
         await asyncio.wait_for(task, 30)
         await store.close()
-    stored = await ClickHouseLogStore(clickhouse_url, database=unique).query(limit=1000)
+    stored = await ClickHouseLogStore(clickhouse_url, database=unique).query(LogQuery(limit=1000))
     assert sorted(e.event_id for e in stored) == sorted(e.event_id for e in events)
     assert writer.stats.batches == 1  # one batch, written once after the retries
 
@@ -150,9 +151,10 @@ async def test_a_failed_clickhouse_insert_leaves_the_batch_unacked_and_is_retrie
 READ_BACK = """
 import asyncio, json, sys
 from adapters.clickhouse_log import ClickHouseLogStore
+from core.ports.audit import LogQuery
 async def main():
     store = ClickHouseLogStore(sys.argv[1], database="audit")
-    events = await store.query(limit=1000)
+    events = await store.query(LogQuery(limit=1000))
     await store.close()
     print(json.dumps([str(e.event_id) for e in events]))
 asyncio.run(main())

@@ -11,6 +11,7 @@ from adapters.memory.logstore import MemoryLogStore
 from core.audit.logwriter import LogWriter
 from core.catalog.events import GoodEvent
 from core.contracts.logstore import event
+from core.ports.audit import NEWEST, LogQuery
 from core.ports.bus import Delivery, OutgoingMessage, Subscription
 from core.retry import Backoff
 from tests.support import eventually
@@ -153,8 +154,8 @@ class JournalStore:
             self.journal.appending -= 1
         self.journal.entries.append(("append", frozenset(str(e.event_id) for e in events)))
 
-    async def query(self, **kw: Any) -> list[GoodEvent]:
-        return await self.store.query(**kw)
+    async def query(self, query: LogQuery = NEWEST) -> list[GoodEvent]:
+        return await self.store.query(query)
 
     async def ping(self) -> None:
         return None

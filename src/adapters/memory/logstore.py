@@ -8,7 +8,7 @@ from datetime import datetime
 
 from core.catalog.events import GoodEvent
 from core.errors import LogStoreError
-from core.ports.audit import LogCursor
+from core.ports.audit import NEWEST, LogQuery
 
 
 def newest_first(event: GoodEvent) -> tuple[datetime, str]:
@@ -37,30 +37,20 @@ class MemoryLogStore:
             self._events.setdefault(event.event_id, event)
         self.appends += 1
 
-    async def query(
-        self,
-        *,
-        project_id: int | None = None,
-        good_id: int | None = None,
-        types: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-        before: LogCursor | None = None,
-        limit: int = 100,
-    ) -> list[GoodEvent]:
+    async def query(self, query: LogQuery = NEWEST) -> list[GoodEvent]:
         self._check()
         matching = [
             e
             for e in self._events.values()
-            if (project_id is None or e.project_id == project_id)
-            and (good_id is None or e.id == good_id)
-            and (not types or e.type in types)
-            and (since is None or e.event_time >= since)
-            and (until is None or e.event_time < until)
-            and (before is None or newest_first(e) < before.key())
+            if (query.project_id is None or e.project_id == query.project_id)
+            and (query.good_id is None or e.id == query.good_id)
+            and (not query.types or e.type in query.types)
+            and (query.since is None or e.event_time >= query.since)
+            and (query.until is None or e.event_time < query.until)
+            and (query.before is None or newest_first(e) < query.before.key())
         ]
         matching.sort(key=newest_first, reverse=True)
-        return matching[:limit]
+        return matching[: query.limit]
 
     async def ping(self) -> None:
         self._check()

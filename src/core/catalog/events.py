@@ -10,7 +10,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
-from core.catalog.models import Good
+from core.catalog.models import Good, GoodState
 
 EventType = Literal["create", "update", "remove", "reprioritize"]
 
@@ -24,9 +24,9 @@ def _same_good(event: GoodEvent) -> int:
 
 
 @attrs.frozen(kw_only=True)
-class GoodEvent:
-    """The state of a good right after a change. ``event_id`` is the de-duplication id all
-    the way to the log store.
+class GoodEvent(GoodState):
+    """The state of a good (``GoodState``) right after a change. ``event_id`` is the
+    de-duplication id all the way to the log store.
 
     One change can touch several goods (a reprioritize shifts the goods after the target):
     its events share ``change_id`` and ``event_time`` and name the good the change was made to
@@ -36,12 +36,6 @@ class GoodEvent:
 
     event_id: uuid.UUID
     type: EventType
-    id: int
-    project_id: int
-    name: str
-    description: str
-    priority: int
-    removed: bool
     event_time: datetime
     change_id: uuid.UUID = attrs.field(default=attrs.Factory(_same_event, takes_self=True))
     target_id: int = attrs.field(default=attrs.Factory(_same_good, takes_self=True))
@@ -69,14 +63,9 @@ class GoodEvent:
         """The event of ``good`` after a change; ``before`` is the good as it was (its
         changed fields become ``before_*``)."""
         return cls(
+            **{f.name: getattr(good, f.name) for f in attrs.fields(GoodState)},
             event_id=event_id,
             type=type_,
-            id=good.id,
-            project_id=good.project_id,
-            name=good.name,
-            description=good.description,
-            priority=good.priority,
-            removed=good.removed,
             event_time=event_time,
             change_id=change_id or event_id,
             target_id=good.id if target_id is None else target_id,

@@ -15,9 +15,9 @@ class Project:
 
 
 @attrs.frozen(kw_only=True)
-class Good:
-    """A good of a project. ``(id, project_id)`` identifies it; ``id`` alone is unique too.
-    ``priority`` is unique across every good of every project, removed ones included."""
+class GoodState:
+    """What a good is at one moment: a ``Good``, and the audit event of each change to it
+    (``core.catalog.events.GoodEvent``) as it was right after the change."""
 
     id: int
     project_id: int
@@ -25,6 +25,13 @@ class Good:
     description: str
     priority: int
     removed: bool
+
+
+@attrs.frozen(kw_only=True)
+class Good(GoodState):
+    """A good of a project. ``(id, project_id)`` identifies it; ``id`` alone is unique too.
+    ``priority`` is unique across every good of every project, removed ones included."""
+
     created_at: datetime
 
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.catalog.events import GoodEvent
-from core.ports.audit import LogCursor, LogStore
+from core.ports.audit import LogQuery, LogStore
 
 _BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -45,32 +45,35 @@ def event(
 
 
 _text = st.text(st.characters(codec="utf-8"), max_size=20)
+_types = st.sampled_from(["create", "update", "remove", "reprioritize"])
+_instants = st.integers(0, 50).map(lambda ms: _BASE + timedelta(microseconds=ms * 1001))
 
 events_strategy = st.builds(
     GoodEvent,
     event_id=st.uuids(),
-    type=st.sampled_from(["create", "update", "remove", "reprioritize"]),
+    type=_types,
     id=st.integers(1, 6),
     project_id=st.integers(1, 3),
     name=_text,
     description=_text,
     priority=st.integers(1, 10_000),
     removed=st.booleans(),
-    event_time=st.integers(0, 50).map(lambda ms: _BASE + timedelta(microseconds=ms * 1001)),
+    event_time=_instants,
+)
+
+queries = st.builds(
+    LogQuery,
+    project_id=st.one_of(st.none(), st.integers(1, 3)),
+    good_id=st.one_of(st.none(), st.integers(1, 6)),
+    types=st.lists(_types, max_size=2),
+    since=st.one_of(st.none(), _instants),
+    limit=st.integers(1, 30),
 )
 
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("append"), st.lists(events_strategy, max_size=8), st.integers(0, 3)),
-        st.tuples(
-            st.just("query"),
-            st.one_of(st.none(), st.integers(1, 3)),
-            st.one_of(st.none(), st.integers(1, 6)),
-            st.integers(1, 30),
-            st.lists(st.sampled_from(["create", "update", "remove", "reprioritize"]), max_size=2),
-            st.one_of(st.none(), st.integers(0, 50)),
-            st.booleans(),
-        ),
+        st.tuples(st.just("query"), queries, st.booleans()),
     ),
     min_size=1,
     max_size=8,
@@ -96,7 +99,7 @@ class LogStoreContract:
         first = [event(seconds=i) for i in range(5)]
         await log_store.append([*first, first[0]])  # a duplicate inside one batch
         await log_store.append(first[2:])  # a redelivered batch
-        got = await log_store.query(limit=100)
+        got = await log_store.query(LogQuery(limit=100))
         assert sorted(e.event_id for e in got) == sorted(e.event_id for e in first)
 
     async def test_filters_and_limit(self, log_store: LogStore) -> None:
@@ -104,15 +107,15 @@ class LogStoreContract:
             event(good_id=g, project_id=p, seconds=10 * p + g) for p in (1, 2) for g in (1, 2, 3)
         ]
         await log_store.append(sent)
-        by_project = await log_store.query(project_id=2)
+        by_project = await log_store.query(LogQuery(project_id=2))
         assert {(e.project_id, e.id) for e in by_project} == {(2, 1), (2, 2), (2, 3)}
-        by_good = await log_store.query(good_id=3)
+        by_good = await log_store.query(LogQuery(good_id=3))
         assert {(e.project_id, e.id) for e in by_good} == {(1, 3), (2, 3)}
-        both = await log_store.query(project_id=1, good_id=2)
+        both = await log_store.query(LogQuery(project_id=1, good_id=2))
         assert [(e.project_id, e.id) for e in both] == [(1, 2)]
-        newest_two = await log_store.query(limit=2)
+        newest_two = await log_store.query(LogQuery(limit=2))
         assert [(e.project_id, e.id) for e in newest_two] == [(2, 3), (2, 2)]
-        assert await log_store.query(project_id=99) == []
+        assert await log_store.query(LogQuery(project_id=99)) == []
 
     async def test_the_change_fields_round_trip(self, log_store: LogStore) -> None:
         change = uuid.uuid4()
@@ -142,17 +145,17 @@ class LogStoreContract:
             for i in range(12)
         ]
         await log_store.append(sent)
-        moved = await log_store.query(types=["reprioritize"])
+        moved = await log_store.query(LogQuery(types=["reprioritize"]))
         assert [e.event_id for e in moved] == [
             sent[11].event_id,
             sent[7].event_id,
             sent[3].event_id,
         ]
-        two = await log_store.query(types=["create", "remove"])
+        two = await log_store.query(LogQuery(types=["create", "remove"]))
         assert {e.type for e in two} == {"create", "remove"}
         assert len(two) == 6
         window = await log_store.query(
-            since=_BASE + timedelta(seconds=3), until=_BASE + timedelta(seconds=6)
+            LogQuery(since=_BASE + timedelta(seconds=3), until=_BASE + timedelta(seconds=6))
         )
         assert [e.event_id for e in window] == [
             sent[5].event_id,
@@ -163,15 +166,12 @@ class LogStoreContract:
     async def test_keyset_pages_cover_every_event_once(self, log_store: LogStore) -> None:
         sent = [event(seconds=i // 3, good_id=i) for i in range(11)]  # ties in threes
         await log_store.append(sent)
-        everything = await log_store.query(limit=100)
+        everything = await log_store.query(LogQuery(limit=100))
         pages: list[GoodEvent] = []
-        cursor = None
-        while True:
-            page = await log_store.query(before=cursor, limit=4)
-            if not page:
-                break
+        query = LogQuery(limit=4)
+        while page := await log_store.query(query):
             pages += page
-            cursor = LogCursor.after(page[-1])
+            query = query.next_page(page[-1])
         assert pages == everything
         assert len(pages) == 11
 
@@ -211,23 +211,13 @@ class LogStoreContract:
                 await log_store.append(batch)
                 appended.extend(fresh)
             else:
-                _, project_id, good_id, limit, types, since_ms, next_page = op
-                filters: dict[str, Any] = {
-                    "project_id": project_id,
-                    "good_id": good_id,
-                    "types": types,
-                    "since": None
-                    if since_ms is None
-                    else _BASE + timedelta(microseconds=since_ms * 1001),
-                }
-                expected = await reference.query(**filters, limit=limit)
-                actual = await log_store.query(**filters, limit=limit)
-                assert actual == expected
+                _, query, next_page = op
+                expected = await reference.query(query)
+                assert await log_store.query(query) == expected
                 if next_page and expected:
-                    cursor = LogCursor.after(expected[-1])
-                    expected = await reference.query(**filters, before=cursor, limit=limit)
-                    actual = await log_store.query(**filters, before=cursor, limit=limit)
-                    assert actual == expected
+                    query = query.next_page(expected[-1])
+                    expected = await reference.query(query)
+                    assert await log_store.query(query) == expected
 
 
 _seen: dict[int, list[GoodEvent]] = {}

@@ -7,7 +7,7 @@ change, identified by ``event_id`` from the outbox all the way to the log store.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -36,6 +36,34 @@ class LogCursor:
         return (self.event_time, str(self.event_id))
 
 
+def _tuple(types: Iterable[str]) -> tuple[str, ...]:
+    return tuple(types)
+
+
+@attrs.frozen(kw_only=True)
+class LogQuery:
+    """A page of ``LogStore.query``: at most ``limit`` (1..``MAX_QUERY_LIMIT``) events matching
+    every given filter, newest first: by ``event_time`` descending, ties by ``str(event_id)``
+    descending. ``types``: only these event types (empty: all); ``since`` inclusive, ``until``
+    exclusive; ``before``: only events after that cursor in this order (the next page)."""
+
+    project_id: int | None = None
+    good_id: int | None = None
+    types: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
+    since: datetime | None = None
+    until: datetime | None = None
+    before: LogCursor | None = None
+    limit: int = 100
+
+    def next_page(self, last: GoodEvent) -> LogQuery:
+        """The same query for the page after the one that ended with ``last``."""
+        return attrs.evolve(self, before=LogCursor.after(last))
+
+
+#: The newest events, unfiltered: ``LogStore.query()``.
+NEWEST = LogQuery()
+
+
 @runtime_checkable  # the HTTP layer checks injected dependencies against it
 class LogStore(Protocol):
     async def append(self, events: Sequence[GoodEvent]) -> None:
@@ -45,22 +73,9 @@ class LogStore(Protocol):
         visible twice. An empty batch is a no-op."""
         ...
 
-    async def query(
-        self,
-        *,
-        project_id: int | None = None,
-        good_id: int | None = None,
-        types: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-        before: LogCursor | None = None,
-        limit: int = 100,
-    ) -> list[GoodEvent]:
-        """At most ``limit`` (1..``MAX_QUERY_LIMIT``) events matching every given filter,
-        newest first: by ``event_time`` descending, ties by ``str(event_id)`` descending.
-        ``types``: only these event types (empty: all); ``since`` inclusive, ``until``
-        exclusive; ``before``: only events after that cursor in this order (the next page).
-        Each event appears once. Raises ``LogStoreError`` when the store is unreachable."""
+    async def query(self, query: LogQuery = NEWEST) -> list[GoodEvent]:
+        """The events ``query`` asks for (see ``LogQuery``), newest first. Each event appears
+        once. Raises ``LogStoreError`` when the store is unreachable."""
         ...
 
     async def ping(self) -> None:

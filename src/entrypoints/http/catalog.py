@@ -9,7 +9,6 @@ dependencies (``chosen_project``, ``addressed_good``), declared once for every r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import attrs
@@ -20,7 +19,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, QueryParameter
 from litestar.types import ASGIApp
 
-from core.catalog.models import Good, GoodsPage, Project
 from core.catalog.rules import (
     DESCRIPTION_MAX,
     DESCRIPTION_PATTERN,
@@ -31,6 +29,17 @@ from core.catalog.rules import (
 )
 from core.catalog.service import CatalogService
 from core.errors import ValidationError
+from entrypoints.catalog_wire import (
+    GoodOut,
+    GoodsListOut,
+    PrioritiesOut,
+    PriorityOut,
+    ProjectOut,
+    ProjectsOut,
+    RemovedOut,
+    good_out,
+    project_out,
+)
 from entrypoints.http.decoding import JsonBody
 from entrypoints.http.dependencies import Resolver, catalog_service
 from entrypoints.http.errors import BAD_REQUEST, MUTATION, UNAVAILABLE, error
@@ -65,86 +74,6 @@ class ReprioritizeBody(msgspec.Struct, forbid_unknown_fields=True, rename="camel
 
 class ProjectBody(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
-
-
-# --- responses -------------------------------------------------------------------------------
-
-
-class GoodOut(msgspec.Struct, rename="camel"):
-    id: int
-    project_id: int
-    name: str
-    description: str
-    priority: int
-    removed: bool
-    created_at: datetime
-
-
-class ListMeta(msgspec.Struct):
-    total: int
-    removed: int
-    limit: int
-    offset: int
-
-
-class GoodsListOut(msgspec.Struct):
-    meta: ListMeta
-    goods: list[GoodOut]
-
-
-class RemovedOut(msgspec.Struct, rename="camel"):
-    id: int
-    campaign_id: int
-    removed: bool
-
-
-class PriorityOut(msgspec.Struct):
-    id: int
-    priority: int
-
-
-class PrioritiesOut(msgspec.Struct):
-    priorities: list[PriorityOut]
-
-
-class ProjectOut(msgspec.Struct, rename="camel"):
-    id: int
-    name: str
-    created_at: datetime
-
-
-class ProjectsOut(msgspec.Struct):
-    projects: list[ProjectOut]
-
-
-def good_out(good: Good) -> GoodOut:
-    return GoodOut(
-        id=good.id,
-        project_id=good.project_id,
-        name=good.name,
-        description=good.description,
-        priority=good.priority,
-        removed=good.removed,
-        created_at=good.created_at.astimezone(UTC),
-    )
-
-
-def project_out(project: Project) -> ProjectOut:
-    return ProjectOut(
-        id=project.id, name=project.name, created_at=project.created_at.astimezone(UTC)
-    )
-
-
-def encode_page(page: GoodsPage) -> bytes:
-    """The ``GET /goods/list`` response body: what the list cache stores and serves."""
-    return msgspec.json.encode(
-        GoodsListOut(
-            meta=ListMeta(
-                total=page.total, removed=page.removed, limit=page.limit, offset=page.offset
-            ),
-            goods=[good_out(g) for g in page.goods],
-        )
-    )
 
 
 # --- query parameters ------------------------------------------------------------------------
@@ -224,7 +153,6 @@ _MISSING = {**_WRITE, 404: error("No such good in that project, or removed")}
     summary="Create a good at the end of the priority order",
     responses={**_WRITE, 404: error("No such project")},
     dto=JsonBody[GoodBody],
-    return_dto=None,
 )
 async def create_good(data: JSONBody[GoodBody], project: NamedDependency[InProject]) -> GoodOut:
     good = await project.catalog.create_good(
@@ -240,7 +168,6 @@ async def create_good(data: JSONBody[GoodBody], project: NamedDependency[InProje
     summary="Rename a good and optionally replace its description",
     responses=_MISSING,
     dto=JsonBody[GoodBody],
-    return_dto=None,
 )
 async def update_good(data: JSONBody[GoodBody], good: NamedDependency[GoodRef]) -> GoodOut:
     updated = await good.catalog.update_good(
@@ -269,7 +196,6 @@ async def remove_good(good: NamedDependency[GoodRef]) -> RemovedOut:
     description="Returns every good whose priority changed, the target included.",
     responses=_MISSING,
     dto=JsonBody[ReprioritizeBody],
-    return_dto=None,
 )
 async def reprioritize_good(
     data: JSONBody[ReprioritizeBody], good: NamedDependency[GoodRef]
@@ -309,7 +235,6 @@ async def list_projects(catalog: NamedDependency[CatalogService]) -> ProjectsOut
     summary="Create a project",
     responses=_WRITE,
     dto=JsonBody[ProjectBody],
-    return_dto=None,
 )
 async def create_project(
     catalog: NamedDependency[CatalogService], data: JSONBody[ProjectBody]
@@ -330,6 +255,8 @@ ROUTES = [
             create_project,
         ],
         tags=["catalog"],
+        # a body's DTO (``dto=JsonBody[...]``) only decodes: every response is a Struct as it is
+        return_dto=None,
         dependencies={
             "project": Provide(chosen_project, sync_to_thread=False),
             "good": Provide(addressed_good, sync_to_thread=False),

@@ -16,7 +16,7 @@ from litestar.params import QueryParameter
 
 from core.catalog.events import rfc3339
 from core.errors import ValidationError
-from core.ports.audit import MAX_QUERY_LIMIT, LogCursor, LogStore
+from core.ports.audit import MAX_QUERY_LIMIT, LogCursor, LogQuery, LogStore
 from entrypoints.http.dependencies import Resolver, log_store
 from entrypoints.http.errors import BAD_REQUEST, UNAVAILABLE
 
@@ -104,13 +104,15 @@ async def list_logs(
     ] = None,
 ) -> LogsOut:
     events = await logs.query(
-        project_id=project_id,
-        good_id=good_id,
-        types=types or (),
-        since=_utc(since),
-        until=_utc(until),
-        before=None if before is None else parse_cursor(before),
-        limit=limit,
+        LogQuery(
+            project_id=project_id,
+            good_id=good_id,
+            types=types or (),
+            since=_utc(since),
+            until=_utc(until),
+            before=None if before is None else parse_cursor(before),
+            limit=limit,
+        )
     )
     return LogsOut(
         meta=LogsMeta(
