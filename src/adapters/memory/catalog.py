@@ -12,7 +12,6 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Self
 
 import attrs
@@ -124,12 +123,7 @@ class MemoryCatalogUnitOfWork:
         self._state = self._store._state.copy()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self._state = None
         self._store._lock.release()
 
