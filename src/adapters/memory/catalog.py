@@ -9,10 +9,8 @@ its number unused, so both stores hand out the same priorities."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Self
 
 import attrs
@@ -21,23 +19,19 @@ from core import tracing
 from core.catalog.events import GoodEvent
 from core.catalog.models import Good, GoodsPage, Project
 from core.errors import StorageError
+from core.ports.audit import PendingEvent
 from core.ports.clock import Clock, SystemClock
 
 SEEDED_PROJECT_NAME = "Первая запись"
 
 
 @attrs.frozen(kw_only=True)
-class OutboxRecord:
-    """An outbox row, as the Postgres ``outbox`` table holds it."""
+class OutboxRecord(PendingEvent):
+    """An outbox row, as the Postgres ``outbox`` table holds it: the event for the relay, and
+    when it was recorded and sent."""
 
-    id: int
-    event_id: uuid.UUID
-    topic: str
-    key: str
-    payload: bytes
     created_at: datetime
     sent_at: datetime | None = None
-    traceparent: str | None = None
 
 
 @attrs.define(kw_only=True)
@@ -124,12 +118,7 @@ class MemoryCatalogUnitOfWork:
         self._state = self._store._state.copy()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self._state = None
         self._store._lock.release()
 

@@ -36,19 +36,7 @@ class MemoryOutboxRelay:
         ][:limit]
         ids = {r.id for r in pending}
         self._held |= ids
-        batch = MemoryClaimedBatch(
-            [
-                PendingEvent(
-                    id=r.id,
-                    event_id=r.event_id,
-                    topic=r.topic,
-                    key=r.key,
-                    payload=r.payload,
-                    traceparent=r.traceparent,
-                )
-                for r in pending
-            ]
-        )
+        batch = MemoryClaimedBatch(pending)  # frozen records: safe to hand out as they are
         try:
             yield batch
             if batch.marked:

@@ -11,8 +11,8 @@ cases retry)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractContextManager, asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Self
 
@@ -20,10 +20,11 @@ import psycopg
 import psycopg_pool
 from psycopg import AsyncConnection
 
+from adapters.postgres.errors import translate_errors
 from core import tracing
 from core.catalog.events import GoodEvent
 from core.catalog.models import Good, GoodsPage, Project
-from core.errors import StorageConflict, StorageError
+from core.errors import StorageError
 
 PRIORITY_LOCK = 0x676F6F64  # "good": the advisory lock of priority changes
 PRIORITY_SEQUENCE = "goods_priority_seq"
@@ -31,22 +32,6 @@ _GOOD_COLUMNS = "id, project_id, name, description, priority, removed, created_a
 _BIGINT_MAX = 2**63 - 1
 _DB = {"db.system.name": "postgresql"}
 _NOT_TRACED = tracing.span("")  # what a unit of work holds before it is entered
-# deadlock_detected, serialization_failure: the server aborted the transaction to break a
-# conflict; the same transaction run again can succeed.
-_CONFLICTS = frozenset({"40P01", "40001"})
-
-
-@asynccontextmanager
-async def translate_errors(what: str) -> AsyncIterator[None]:
-    """Turn driver and pool errors into ``StorageError``."""
-    try:
-        yield
-    except psycopg.Error as exc:
-        if exc.sqlstate in _CONFLICTS:
-            raise StorageConflict(f"{what} failed: {exc}") from exc
-        raise StorageError(f"{what} failed: {exc}") from exc
-    except (psycopg_pool.PoolTimeout, OSError) as exc:
-        raise StorageError(f"{what} failed: {exc}") from exc
 
 
 def _good(row: Sequence[Any]) -> Good:

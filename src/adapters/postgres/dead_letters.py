@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
-import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from core.errors import StorageError
+from adapters.postgres.errors import translate_errors
 from core.ports.bus import OutgoingMessage
 from core.ports.dead_letters import KeptDeadLetter
 
@@ -29,28 +28,25 @@ class PgDeadLetterStore:
         if not letters:
             return 0
         keys = [m.key or f"unkeyed:{i}" for i, m in enumerate(letters)]
-        try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(
-                    _KEEP,
-                    (
-                        keys,
-                        [topic] * len(letters),
-                        [m.headers.get("reason", "") for m in letters],
-                        [m.data for m in letters],
-                    ),
-                )
-                return cur.rowcount
-        except (psycopg.Error, PoolTimeout) as exc:
-            raise StorageError(f"keeping {len(letters)} dead letters failed: {exc}") from exc
+        async with (
+            translate_errors(f"keeping {len(letters)} dead letters"),
+            self._pool.connection() as conn,
+        ):
+            cur = await conn.execute(
+                _KEEP,
+                (
+                    keys,
+                    [topic] * len(letters),
+                    [m.headers.get("reason", "") for m in letters],
+                    [m.data for m in letters],
+                ),
+            )
+            return cur.rowcount
 
     async def count(self) -> int:
-        try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute("SELECT count(*) FROM dead_letters")
-                row = await cur.fetchone()
-        except (psycopg.Error, PoolTimeout) as exc:
-            raise StorageError(f"counting dead letters failed: {exc}") from exc
+        async with translate_errors("counting dead letters"), self._pool.connection() as conn:
+            cur = await conn.execute("SELECT count(*) FROM dead_letters")
+            row = await cur.fetchone()
         return int(row[0]) if row else 0
 
 
@@ -64,29 +60,23 @@ class PgDeadLetterArchive:
         self._pool = pool
 
     async def scan(self, since: datetime | None = None) -> AsyncIterator[KeptDeadLetter]:
-        try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(
-                    "SELECT key, envelope, kept_at FROM dead_letters"
-                    " WHERE %(since)s::timestamptz IS NULL OR kept_at >= %(since)s"
-                    " ORDER BY kept_at, key",
-                    {"since": since},
-                )
-                rows = await cur.fetchall()
-        except (psycopg.Error, PoolTimeout) as exc:
-            raise StorageError(f"reading dead letters failed: {exc}") from exc
+        async with translate_errors("reading dead letters"), self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT key, envelope, kept_at FROM dead_letters"
+                " WHERE %(since)s::timestamptz IS NULL OR kept_at >= %(since)s"
+                " ORDER BY kept_at, key",
+                {"since": since},
+            )
+            rows = await cur.fetchall()
         for key, envelope, kept_at in rows:
             yield KeptDeadLetter(ref=key, data=bytes(envelope), stored_at=kept_at)
 
     async def get(self, ref: str) -> KeptDeadLetter | None:
-        try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(
-                    "SELECT key, envelope, kept_at FROM dead_letters WHERE key = %s", (ref,)
-                )
-                row = await cur.fetchone()
-        except (psycopg.Error, PoolTimeout) as exc:
-            raise StorageError(f"reading a dead letter failed: {exc}") from exc
+        async with translate_errors("reading a dead letter"), self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT key, envelope, kept_at FROM dead_letters WHERE key = %s", (ref,)
+            )
+            row = await cur.fetchone()
         if row is None:
             return None
         return KeptDeadLetter(ref=row[0], data=bytes(row[1]), stored_at=row[2])

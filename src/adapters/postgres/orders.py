@@ -22,10 +22,11 @@ from typing import Any
 
 import msgspec
 import psycopg
+from psycopg.rows import BaseRowFactory, Row, class_row, scalar_row, tuple_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from adapters.postgres.errors import translate_errors
 from core import tracing
-from core.errors import StorageError
 from core.orders.model import Order
 from core.ports.orders import MAX_RECENT, AddResult, OrderSummary
 
@@ -94,9 +95,11 @@ ORDER BY date_created DESC, order_uid
 LIMIT %s
 """
 
+# Named as ``OrderSummary``'s fields: psycopg builds one from each row (``class_row``).
 _SUMMARY = """
-SELECT o.order_uid, o.date_created_text, o.track_number, o.customer_id, d.name, d.city,
-       p.amount, p.currency, (SELECT count(*) FROM items i WHERE i.order_uid = o.order_uid)
+SELECT o.order_uid, o.date_created_text AS date_created, o.track_number, o.customer_id, d.name,
+       d.city, p.amount, p.currency,
+       (SELECT count(*) FROM items i WHERE i.order_uid = o.order_uid) AS items
 """
 _RECENT = (
     _SUMMARY
@@ -151,89 +154,76 @@ class PgOrderRepository:
 
     async def _insert(self, batch: list[Order]) -> int:
         """Store ``batch`` (unique ids) in one transaction; how many were new."""
-        try:
-            async with self._pool.connection() as conn:
-                try:
-                    async with conn.transaction():
-                        await _copy(conn, batch, _DIRECT)
-                    return len(batch)
-                except psycopg.errors.UniqueViolation:  # rolled back; now skip the stored ones
-                    async with conn.transaction():
-                        await conn.execute(_STAGING)
-                        await _copy(conn, batch, _STAGED)
-                        cur = await conn.execute(_MOVE)
-                        row = await cur.fetchone()
-                    return int(row[0]) if row else 0
-        except psycopg.Error as exc:
-            raise StorageError(f"storing {len(batch)} orders failed: {exc}") from exc
+        async with (
+            translate_errors(f"storing {len(batch)} orders"),
+            self._pool.connection() as conn,
+        ):
+            try:
+                async with conn.transaction():
+                    await _copy(conn, batch, _DIRECT)
+                return len(batch)
+            except psycopg.errors.UniqueViolation:  # rolled back; now skip the stored ones
+                async with conn.transaction():
+                    await conn.execute(_STAGING)
+                    await _copy(conn, batch, _STAGED)
+                    cur = await conn.execute(_MOVE)
+                    row = await cur.fetchone()
+                return int(row[0]) if row else 0
 
-    async def _read(self, query: str, params: tuple[object, ...]) -> list[tuple[Any, ...]]:
+    async def _read(
+        self, query: str, params: tuple[object, ...], rows: BaseRowFactory[Row]
+    ) -> list[Row]:
         """Run a read-only query. A pooled connection the server closed meanwhile (a restart)
         fails once; reads are safe to repeat, so one retry on a fresh connection hides it."""
         with tracing.span("orders read", kind="client", attributes=_DB):
-            return await self._read_once_or_twice(query, params)
+            async with translate_errors("reading orders"):
+                try:
+                    return await self._read_once(query, params, rows)
+                except psycopg.OperationalError as exc:
+                    if isinstance(exc, PoolTimeout):  # no connection to be had: do not wait twice
+                        raise
+                    return await self._read_once(query, params, rows)
 
-    async def _read_once_or_twice(
-        self, query: str, params: tuple[object, ...]
-    ) -> list[tuple[Any, ...]]:
-        for attempt in (1, 2):
+    async def _read_once(
+        self, query: str, params: tuple[object, ...], rows: BaseRowFactory[Row]
+    ) -> list[Row]:
+        async with self._pool.connection() as conn:
+            # One round trip: in a transaction the read would also cost a BEGIN and the pool's
+            # COMMIT (a cache miss paid three; measured in make bench).
+            await conn.set_autocommit(True)
             try:
-                async with self._pool.connection() as conn:
-                    # One round trip: in a transaction the read would also cost a BEGIN and
-                    # the pool's COMMIT (a cache miss paid three; measured in make bench).
-                    await conn.set_autocommit(True)
-                    try:
-                        cur = await conn.execute(query, params)
-                        return await cur.fetchall()
-                    finally:
-                        with contextlib.suppress(psycopg.Error):
-                            await conn.set_autocommit(False)  # the pool's other users expect it
-            except psycopg.OperationalError as exc:
-                if attempt == 2 or isinstance(exc, PoolTimeout):
-                    raise StorageError(f"reading orders failed: {exc}") from exc
-            except psycopg.Error as exc:
-                raise StorageError(f"reading orders failed: {exc}") from exc
-        raise AssertionError("unreachable")
+                cur = conn.cursor(row_factory=rows)
+                await cur.execute(query, params)
+                return await cur.fetchall()
+            finally:
+                with contextlib.suppress(psycopg.Error):
+                    await conn.set_autocommit(False)  # the pool's other users expect it
 
     async def get(self, order_uid: str) -> bytes | None:
-        rows = await self._read(_GET, (order_uid,))
-        return _compact(rows[0][0]) if rows else None
+        documents = await self._read(_GET, (order_uid,), scalar_row)
+        return _compact(documents[0]) if documents else None
 
     async def newest(self, limit: int) -> list[tuple[str, bytes]]:
         if limit <= 0:
             return []
-        rows = await self._read(_NEWEST, (limit,))
+        rows = await self._read(_NEWEST, (limit,), tuple_row)
         return [(str(uid), _compact(doc)) for uid, doc in rows]
 
     async def recent(self, limit: int, before: str | None = None) -> list[OrderSummary]:
         limit = min(limit, MAX_RECENT)
         if limit <= 0:
             return []
+        summaries = class_row(OrderSummary)
         if before is None:
-            rows = await self._read(_RECENT, (limit,))
-        else:
-            rows = await self._read(_RECENT_BEFORE, (before, limit))
-        return [
-            OrderSummary(
-                order_uid=str(uid),
-                date_created=str(created),
-                track_number=str(track),
-                customer_id=str(customer),
-                name=str(name),
-                city=str(city),
-                amount=int(amount),
-                currency=str(currency),
-                items=int(items),
-            )
-            for uid, created, track, customer, name, city, amount, currency, items in rows
-        ]
+            return await self._read(_RECENT, (limit,), summaries)
+        return await self._read(_RECENT_BEFORE, (before, limit), summaries)
 
     async def count(self) -> int:
-        rows = await self._read("SELECT count(*) FROM orders", ())
-        return int(rows[0][0])
+        (count,) = await self._read("SELECT count(*) FROM orders", (), scalar_row)
+        return int(count)
 
     async def ping(self) -> None:
-        await self._read("SELECT 1", ())
+        await self._read("SELECT 1", (), scalar_row)
 
 
 def _compact(document: str) -> bytes:

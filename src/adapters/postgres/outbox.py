@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator, Sequence
 
 import attrs
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from core.errors import StorageError
+from adapters.postgres.errors import translate_errors
 from core.ports.audit import OutboxBacklog, PendingEvent
 
 log = logging.getLogger(__name__)
@@ -76,42 +76,37 @@ class PgOutboxRelay:
 
     @contextlib.asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[PgClaimedBatch]:
-        try:
-            async with self._pool.connection() as conn, conn.transaction():
-                cur = await conn.execute(_CLAIM, (limit,))
-                rows = await cur.fetchall()
-                yield PgClaimedBatch(
-                    [
-                        PendingEvent(
-                            id=int(row[0]),
-                            event_id=row[1],
-                            topic=str(row[2]),
-                            key=str(row[3]),
-                            payload=bytes(row[4]),
-                            traceparent=None if row[5] is None else str(row[5]),
-                        )
-                        for row in rows
-                    ],
-                    conn,
-                )
-        except (psycopg.Error, PoolTimeout) as exc:
-            raise StorageError(f"outbox claim failed: {exc}") from exc
+        async with (
+            translate_errors("outbox claim"),
+            self._pool.connection() as conn,
+            conn.transaction(),
+        ):
+            cur = await conn.execute(_CLAIM, (limit,))
+            rows = await cur.fetchall()
+            yield PgClaimedBatch(
+                [
+                    PendingEvent(
+                        id=int(row[0]),
+                        event_id=row[1],
+                        topic=str(row[2]),
+                        key=str(row[3]),
+                        payload=bytes(row[4]),
+                        traceparent=None if row[5] is None else str(row[5]),
+                    )
+                    for row in rows
+                ],
+                conn,
+            )
 
     async def prune_sent(self, older_than: float, limit: int) -> int:
-        try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(_PRUNE, (older_than, limit))
-                return cur.rowcount
-        except (psycopg.Error, PoolTimeout) as exc:
-            raise StorageError(f"outbox prune failed: {exc}") from exc
+        async with translate_errors("outbox prune"), self._pool.connection() as conn:
+            cur = await conn.execute(_PRUNE, (older_than, limit))
+            return cur.rowcount
 
     async def backlog(self) -> OutboxBacklog:
-        try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(_BACKLOG)
-                row = await cur.fetchone()
-        except (psycopg.Error, PoolTimeout) as exc:
-            raise StorageError(f"outbox backlog read failed: {exc}") from exc
+        async with translate_errors("outbox backlog read"), self._pool.connection() as conn:
+            cur = await conn.execute(_BACKLOG)
+            row = await cur.fetchone()
         assert row is not None
         return OutboxBacklog(
             pending=int(row[0]), oldest_age=None if row[1] is None else float(row[1])

@@ -10,7 +10,7 @@ with a concurrent one; the whole unit of work may then be run again.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol, Self
 
 from core.catalog.events import GoodEvent
@@ -85,22 +85,16 @@ class Outbox(Protocol):
         ...
 
 
-class CatalogUnitOfWork(Protocol):
+class CatalogUnitOfWork(AbstractAsyncContextManager["CatalogUnitOfWork", None], Protocol):
+    """Leaving the ``async with`` block (``__aexit__``) rolls back unless ``commit()`` was
+    called, and releases the connection."""
+
     goods: GoodsRepository
     projects: ProjectsRepository
     outbox: Outbox
 
     async def __aenter__(self) -> Self:
         """Begin the transaction."""
-        ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Roll back unless ``commit()`` was called; release the connection."""
         ...
 
     async def commit(self) -> None:

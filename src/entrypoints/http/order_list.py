@@ -24,6 +24,8 @@ DEFAULT_LIMIT = 20
 
 
 class OrderSummaryOut(msgspec.Struct):
+    """``core.ports.orders.OrderSummary`` on the wire (its fields, in its order)."""
+
     order_uid: str
     date_created: str
     track_number: str
@@ -81,20 +83,7 @@ async def list_orders(
             count=len(found),
             next=found[-1].order_uid if len(found) == limit else None,
         ),
-        orders=[
-            OrderSummaryOut(
-                order_uid=o.order_uid,
-                date_created=o.date_created,
-                track_number=o.track_number,
-                customer_id=o.customer_id,
-                name=o.name,
-                city=o.city,
-                amount=o.amount,
-                currency=o.currency,
-                items=o.items,
-            )
-            for o in found
-        ],
+        orders=msgspec.convert(found, list[OrderSummaryOut], from_attributes=True),
     )
     return Response(body, headers={"Cache-Control": "no-store"})
 
