@@ -2,7 +2,12 @@
 
 - ``MEMORY`` / ``memory_settings(**overrides)``: the app with every adapter in memory;
 - ``app_client(container)``: the app of a container behind a started Litestar test client;
-- ``eventually(check, within=, what=)``: poll a condition with a deadline (never a sleep);
+- ``eventually(check, within=, what=)``: poll a condition with a deadline (never a sleep), and
+  ``eventually_blocking`` for synchronous tests;
+- ``running(worker)``: a worker's ``run(stop)`` as a task for the block, stopped after it;
+- ``run_cli(*args, env=)`` / ``cli_output(done)``: this checkout's ``hexmarket`` as a child process;
+- ``stop_process(proc, within)``: SIGTERM a child process, SIGKILL it if it outlives ``within``;
+- ``BrokenCache``: an ``LruCache`` whose every read and write fails;
 - ``logs_until(client, count)``: poll ``GET /logs`` until it lists ``count`` events;
 - ``child_env(**values)``: the environment for a child process, without this shell's settings;
 - ``EVENT_KEYS``: the keys of an audit event's JSON, in their agreed order.
@@ -13,16 +18,26 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, overload
 
 import httpx
 from litestar.testing import AsyncTestClient
 
+from adapters.lru_cache import LruCache
+from core.errors import CacheUnavailable
 from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
+
+T = TypeVar("T")
+
+#: The checkout's root (its ``src`` is what child processes import).
+ROOT = Path(__file__).parents[1]
 
 #: Every adapter family on its in-memory adapter: the app with no server at all.
 MEMORY: dict[str, Any] = {
@@ -49,14 +64,35 @@ async def app_client(container: Container) -> AsyncIterator[AsyncTestClient[Any]
         yield client
 
 
+@overload
+async def eventually(  # type: ignore[overload-overlap]
+    check: Callable[[], Awaitable[T]],
+    *,
+    within: float = ...,
+    what: str | Callable[[], str] = ...,
+    interval: float | None = ...,
+) -> T: ...
+
+
+@overload
 async def eventually(
-    check: Callable[[], Awaitable[bool] | bool],
+    check: Callable[[], T],
+    *,
+    within: float = ...,
+    what: str | Callable[[], str] = ...,
+    interval: float | None = ...,
+) -> T: ...
+
+
+async def eventually(
+    check: Callable[[], Any],
     *,
     within: float = 5.0,
-    what: str = "condition",
+    what: str | Callable[[], str] = "condition",
     interval: float | None = None,
-) -> None:
-    """Return once ``check()`` (plain or async) is true; fail the test after ``within`` seconds.
+) -> Any:
+    """Return ``check()``'s first true result (``check`` plain or async); fail the test after
+    ``within`` seconds, saying ``what`` (a text, or a function that makes it then).
 
     Polls every ``interval`` seconds: 10 ms by default, 50 ms for waits longer than 10 s (the
     real servers of integration tests, which a tighter loop would only load)."""
@@ -65,11 +101,89 @@ async def eventually(
     pause = interval if interval is not None else (0.05 if within > 10 else 0.01)
     while True:
         result = check()
-        if await result if inspect.isawaitable(result) else result:
-            return
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
         if loop.time() > deadline:
-            raise AssertionError(f"{what} not reached within {within}s")
+            message = what if isinstance(what, str) else what()
+            raise AssertionError(f"{message} not reached within {within}s")
         await asyncio.sleep(pause)
+
+
+def eventually_blocking(
+    check: Callable[[], T],
+    *,
+    within: float = 5.0,
+    what: str | Callable[[], str] = "condition",
+    interval: float | None = None,
+) -> T:
+    """``eventually`` for a synchronous test or fixture (where no event loop runs)."""
+
+    async def poll() -> T:
+        return await eventually(check, within=within, what=what, interval=interval)
+
+    return asyncio.run(poll())
+
+
+class Worker(Protocol):
+    """What the core's workers (consumer, relay, log writer) have in common."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+@asynccontextmanager
+async def running(worker: Worker, *, stop_within: float | None = None) -> AsyncIterator[None]:
+    """``worker.run(stop)`` as a task for the block; then ``stop`` is set and the task awaited
+    (its error raised), failing the test if it takes over ``stop_within`` seconds."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, stop_within)
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    """``hexmarket *args`` of this checkout (its ``src``, this interpreter) in a child process
+    with ``env``, run from ``ROOT``, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", "from entrypoints.cli import main; main()", *args],
+        env={**env, "PYTHONPATH": str(ROOT / "src")},
+        cwd=ROOT,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def cli_output(done: subprocess.CompletedProcess[bytes]) -> str:
+    """The standard output of a command that must have succeeded (else its standard error)."""
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stdout.decode()
+
+
+def stop_process(proc: subprocess.Popen[Any], within: float) -> None:
+    """SIGTERM ``proc``; SIGKILL it if it has not exited ``within`` seconds later."""
+    proc.terminate()
+    try:
+        proc.wait(within)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
+class BrokenCache(LruCache):
+    """A cache that is down: every read and write raises ``CacheUnavailable``."""
+
+    async def get(self, key: str) -> bytes | None:
+        raise CacheUnavailable("down")
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        raise CacheUnavailable("down")
 
 
 async def logs_until(
