@@ -10,6 +10,7 @@
 - ``BrokenCache``: an ``LruCache`` whose every read and write fails;
 - ``logs_until(client, count)``: poll ``GET /logs`` until it lists ``count`` events;
 - ``child_env(**values)``: the environment for a child process, without this shell's settings;
+- ``ON_SERVERS``: hypothesis settings for a stateful test on real servers;
 - ``EVENT_KEYS``: the keys of an audit event's JSON, in their agreed order.
 """
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, overload
 
 import httpx
+from hypothesis import HealthCheck, settings
 from litestar.testing import AsyncTestClient
 
 from adapters.lru_cache import LruCache
@@ -213,6 +215,13 @@ def child_env(**values: str) -> dict[str, str]:
     }
     env.update(values)
     return env
+
+
+#: Hypothesis settings of a stateful test on real servers (``settings(ON_SERVERS, max_examples=)``):
+#: 15 steps a run, no deadline, slow examples allowed.
+ON_SERVERS = settings(
+    stateful_step_count=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 #: The keys of an audit event's JSON (``GoodEvent.to_json``), in their agreed order.

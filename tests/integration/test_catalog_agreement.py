@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.lru_cache import LruCache
@@ -22,6 +22,7 @@ from adapters.postgres.migrate import migrate
 from core.catalog.models import GoodsPage
 from core.catalog.service import CatalogService
 from core.errors import DomainError
+from tests.support import ON_SERVERS
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -134,14 +135,8 @@ def test_memory_and_postgres_agree(pg_url: str) -> None:
             page = run(self.real.page(limit=1000, offset=1))
             assert len({g.priority for g in page.goods}) == len(page.goods)
 
-    Agreement.TestCase.settings = settings(
-        max_examples=25,
-        stateful_step_count=15,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
     try:
-        Agreement.TestCase().runTest()
+        run_state_machine_as_test(Agreement, settings=settings(ON_SERVERS, max_examples=25))
     finally:
         run(pool.close())
         loop.close()

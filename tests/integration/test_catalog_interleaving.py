@@ -21,9 +21,9 @@ from typing import Any
 
 import attrs
 import psycopg
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from psycopg_pool import AsyncConnectionPool
 
 from adapters.lru_cache import LruCache
@@ -35,6 +35,7 @@ from core.catalog.service import CatalogService, Removed
 from core.errors import DomainError
 from core.ports.catalog import CatalogStore
 from core.ports.clock import Uuid4Generator
+from tests.support import ON_SERVERS
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 MISSING = 10**6  # an id no good or project has
@@ -371,14 +372,8 @@ def test_two_connections_interleaved_agree_with_one_serial_order(pg_url: str) ->
             assert row is not None
             assert row[0] == row[1]
 
-    Interleaving.TestCase.settings = settings(
-        max_examples=40,
-        stateful_step_count=15,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
     try:
-        Interleaving.TestCase().runTest()
+        run_state_machine_as_test(Interleaving, settings=settings(ON_SERVERS, max_examples=40))
     finally:
         observer.close()
         run(pool.close())
