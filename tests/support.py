@@ -6,6 +6,7 @@
   ``eventually_blocking`` for synchronous tests;
 - ``running(worker)``: a worker's ``run(stop)`` as a task for the block, stopped after it;
 - ``run_cli(*args, env=)`` / ``cli_output(done)``: this checkout's ``hexmarket`` as a child process;
+- ``answering(url, proc, log, within=)``: wait for a child server to answer ``GET url`` with 200;
 - ``stop_process(proc, within)``: SIGTERM a child process, SIGKILL it if it outlives ``within``;
 - ``BrokenCache``: an ``LruCache`` whose every read and write fails;
 - ``logs_until(client, count)``: poll ``GET /logs`` until it lists ``count`` events;
@@ -166,6 +167,22 @@ def cli_output(done: subprocess.CompletedProcess[bytes]) -> str:
     """The standard output of a command that must have succeeded (else its standard error)."""
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     return done.stdout.decode()
+
+
+def answering(
+    url: str, proc: subprocess.Popen[Any], log: Path, *, within: float, interval: float = 0.05
+) -> None:
+    """Return once ``GET url`` answers 200; the test fails, showing ``log``, if ``proc`` exits
+    first or ``within`` seconds pass."""
+
+    def answers() -> bool:
+        assert proc.poll() is None, log.read_text()
+        try:
+            return httpx.get(url, timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    eventually_blocking(answers, within=within, what=log.read_text, interval=interval)
 
 
 def stop_process(proc: subprocess.Popen[Any], within: float) -> None:

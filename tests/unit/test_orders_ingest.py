@@ -30,6 +30,27 @@ class FixedClock:
         return datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
+def consumer_of(
+    source: Any,
+    repository: Any,
+    bus: MemoryEventBus,
+    batch_size: int,
+    backoff: Backoff | None = None,
+) -> OrderConsumer:
+    """An order consumer of ``TOPIC`` for ``GROUP`` reading ``source`` (batches of ``batch_size``
+    or 10 ms), storing in ``repository``, dead-lettering to ``DLQ`` on ``bus``."""
+    ingest = IngestOrders(repository=repository, publisher=bus, dlq_topic=DLQ, clock=FixedClock())
+    return OrderConsumer(
+        source=source,
+        topic=TOPIC,
+        group=GROUP,
+        ingest=ingest,
+        batch_size=batch_size,
+        batch_timeout=0.01,
+        backoff=backoff,
+    )
+
+
 class Harness:
     def __init__(self) -> None:
         self.bus = MemoryEventBus(dedupe_by_key=False)
@@ -39,18 +60,8 @@ class Harness:
         self.task: asyncio.Task[Any] | None = None
 
     def new_consumer(self) -> OrderConsumer:
-        ingest = IngestOrders(
-            repository=self.repo, publisher=self.bus, dlq_topic=DLQ, clock=FixedClock()
-        )
-        return OrderConsumer(
-            source=self.bus,
-            topic=TOPIC,
-            group=GROUP,
-            ingest=ingest,
-            batch_size=7,
-            batch_timeout=0.01,
-            backoff=Backoff(initial=0.001, maximum=0.01, rng=random.Random(1)),
-        )
+        backoff = Backoff(initial=0.001, maximum=0.01, rng=random.Random(1))
+        return consumer_of(self.bus, self.repo, self.bus, 7, backoff)
 
     async def publish(self, *payloads: bytes) -> None:
         await self.bus.publish(TOPIC, [OutgoingMessage(data=p) for p in payloads])
@@ -327,10 +338,7 @@ class _Recorder:
 async def test_batches_are_stored_concurrently_and_acked_in_order_after_their_commit() -> None:
     bus, repo = MemoryEventBus(dedupe_by_key=False), MemoryOrderRepository()
     recorder = _Recorder(bus, repo)
-    ingest = IngestOrders(repository=recorder, publisher=bus, dlq_topic=DLQ, clock=FixedClock())
-    consumer = OrderConsumer(
-        source=recorder, topic=TOPIC, group=GROUP, ingest=ingest, batch_size=5, batch_timeout=0.01
-    )
+    consumer = consumer_of(recorder, recorder, bus, 5)
     await bus.publish(TOPIC, [OutgoingMessage(data=order(f"o{i:02d}", i)) for i in range(23)])
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
@@ -378,16 +386,8 @@ async def test_a_batch_stored_while_the_previous_one_retries_waits_for_it_to_be_
 
     recorder = FlakyFirst(bus, repo)
     recorder.log = log
-    ingest = IngestOrders(repository=recorder, publisher=bus, dlq_topic=DLQ, clock=FixedClock())
-    consumer = OrderConsumer(
-        source=recorder,
-        topic=TOPIC,
-        group=GROUP,
-        ingest=ingest,
-        batch_size=5,
-        batch_timeout=0.01,
-        backoff=Backoff(initial=0.01, maximum=0.02, rng=random.Random(3)),
-    )
+    backoff = Backoff(initial=0.01, maximum=0.02, rng=random.Random(3))
+    consumer = consumer_of(recorder, recorder, bus, 5, backoff)
     await bus.publish(TOPIC, [OutgoingMessage(data=order(f"o{i:02d}", i)) for i in range(10)])
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
