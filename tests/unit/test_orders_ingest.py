@@ -19,7 +19,7 @@ from core.contracts.orders import example_document
 from core.orders.ingest import IngestOrders, OrderConsumer
 from core.ports.bus import OutgoingMessage
 from core.retry import Backoff
-from tests.support import eventually
+from tests.support import eventually, running
 
 TOPIC, DLQ, GROUP = "orders", "orders.dlq", "hexmarket-orders"
 SAMPLE = (Path(__file__).parents[1] / "data" / "model.json").read_bytes()
@@ -340,12 +340,9 @@ async def test_batches_are_stored_concurrently_and_acked_in_order_after_their_co
     recorder = _Recorder(bus, repo)
     consumer = consumer_of(recorder, recorder, bus, 5)
     await bus.publish(TOPIC, [OutgoingMessage(data=order(f"o{i:02d}", i)) for i in range(23)])
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    await eventually(lambda: _count(repo, 23))
-    await eventually(lambda: _received(consumer, 23))
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    async with running(consumer, stop_within=5):
+        await eventually(lambda: _count(repo, 23))
+        await eventually(lambda: _received(consumer, 23))
     log = recorder.log
     batches = [uids for kind, uids in log if kind == "start"]
     assert [uid for batch in batches for uid in batch] == [f"o{i:02d}" for i in range(23)]
@@ -389,11 +386,8 @@ async def test_a_batch_stored_while_the_previous_one_retries_waits_for_it_to_be_
     backoff = Backoff(initial=0.01, maximum=0.02, rng=random.Random(3))
     consumer = consumer_of(recorder, recorder, bus, 5, backoff)
     await bus.publish(TOPIC, [OutgoingMessage(data=order(f"o{i:02d}", i)) for i in range(10)])
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    await eventually(lambda: _received(consumer, 10))
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    async with running(consumer, stop_within=5):
+        await eventually(lambda: _received(consumer, 10))
     first, second = tuple(f"o{i:02d}" for i in range(5)), tuple(f"o{i:02d}" for i in range(5, 10))
     assert log.index(("store", second)) < log.index(("store", first))  # stored meanwhile
     assert [uids for kind, uids in log if kind == "ack"] == [first, second]
