@@ -7,6 +7,7 @@
 - ``running(worker)``: a worker's ``run(stop)`` as a task for the block, stopped after it;
 - ``run_cli(*args, env=)`` / ``cli_output(done)``: this checkout's ``hexmarket`` as a child process;
 - ``answering(url, proc, log, within=)``: wait for a child server to answer ``GET url`` with 200;
+- ``http_started(server, serving)``: wait for an in-process HTTP server to listen;
 - ``stop_process(proc, within)``: SIGTERM a child process, SIGKILL it if it outlives ``within``;
 - ``BrokenCache``: an ``LruCache`` whose every read and write fails;
 - ``logs_until(client, count)``: poll ``GET /logs`` until it lists ``count`` events;
@@ -171,18 +172,33 @@ def cli_output(done: subprocess.CompletedProcess[bytes]) -> str:
 
 def answering(
     url: str, proc: subprocess.Popen[Any], log: Path, *, within: float, interval: float = 0.05
-) -> None:
-    """Return once ``GET url`` answers 200; the test fails, showing ``log``, if ``proc`` exits
+) -> httpx.Response:
+    """``GET url``'s first 200 response; the test fails, showing ``log``, if ``proc`` exits
     first or ``within`` seconds pass."""
 
-    def answers() -> bool:
+    def answer() -> httpx.Response | None:
         assert proc.poll() is None, log.read_text()
         try:
-            return httpx.get(url, timeout=5).status_code == 200
+            response = httpx.get(url, timeout=5)
         except httpx.TransportError:
-            return False
+            return None
+        return response if response.status_code == 200 else None
 
-    eventually_blocking(answers, within=within, what=log.read_text, interval=interval)
+    found = eventually_blocking(answer, within=within, what=log.read_text, interval=interval)
+    assert found is not None
+    return found
+
+
+async def http_started(server: Any, serving: asyncio.Task[Any]) -> str:
+    """The base URL of ``server`` (``http_server``'s, on a free port) once it listens; the
+    test fails if ``serving`` (its task) ends first, or after 30 s."""
+
+    def listening() -> bool:
+        assert not serving.done(), "the HTTP server stopped during start-up"
+        return bool(server.started)
+
+    await eventually(listening, within=30, what="the HTTP server's start", interval=0.02)
+    return f"http://127.0.0.1:{server.bound_port()}"
 
 
 def stop_process(proc: subprocess.Popen[Any], within: float) -> None:
