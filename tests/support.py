@@ -69,7 +69,7 @@ async def app_client(container: Container) -> AsyncIterator[AsyncTestClient[Any]
 
 
 @overload
-async def eventually(  # type: ignore[overload-overlap]
+async def eventually(
     check: Callable[[], Awaitable[T]],
     *,
     within: float = ...,
