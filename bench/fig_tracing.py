@@ -15,7 +15,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import attrs
 
 from bench.context import Bench
-from bench.fig_http import ORDER_CONNECTIONS, _cached_orders, _compare, fetch_all
+from bench.fig_http import (
+    ORDER_CONNECTIONS,
+    Rows,
+    _cached_orders,
+    _compare,
+    all_cache_hits,
+    rps_and_p99,
+)
 from bench.hexmarket import HOST, require_module, serve
 from bench.procs import ProcessError, running
 from bench.report import Figure
@@ -87,42 +94,20 @@ def tracing_cost(bench: Bench) -> list[Figure]:
         )
         with running(off, on, sampled):
             for server in (off, on, sampled):
-                fetch_all(server, paths)
-                seen = fetch_all(server, paths)
-                if any(h.get("x-cache") != "hit" for _, h, _ in seen.values()):
-                    raise ProcessError(f"{server.name}: orders not served as cache hits")
+                all_cache_hits(server, paths)
             contest = _compare(bench, [on, off, sampled], paths, ORDER_CONNECTIONS)
         if sink.requests == 0:
             raise ProcessError("tracing on exported no span to the collector stand-in")
-    title = f"GET /order/{{uid}} cache hit, {ORDER_CONNECTIONS} conns, tracing on"
-    off_label = "the same server, tracing off (the default)"
-    sampled_label = f"tracing on, {SAMPLED:.0%} of traces sampled"
-    return [
-        Figure(
-            key="tracing-rps",
-            title=title,
-            unit="req/s",
-            hexmarket=contest.rps[on.name],
-            ceiling=contest.rps[off.name],
-            ceiling_label=off_label,
-            reference=contest.rps[sampled.name],
-            reference_label=sampled_label,
-            note=(
-                "informative: a server span per request, exported over OTLP/HTTP to a local"
-                f" stand-in ({sink.requests:,} exports, {sink.bytes / 2**20:.1f} MiB); tracing"
-                " off serves the application unwrapped, so its path is today's"
-            ),
+    rows = Rows(
+        key="tracing",
+        title=f"GET /order/{{uid}} cache hit, {ORDER_CONNECTIONS} conns, tracing on",
+        ceiling_label="the same server, tracing off (the default)",
+        reference_label=f"tracing on, {SAMPLED:.0%} of traces sampled",
+        rps_note=(
+            "informative: a server span per request, exported over OTLP/HTTP to a local"
+            f" stand-in ({sink.requests:,} exports, {sink.bytes / 2**20:.1f} MiB); tracing"
+            " off serves the application unwrapped, so its path is today's"
         ),
-        Figure(
-            key="tracing-p99",
-            title=f"{title}: p99",
-            unit="ms",
-            hexmarket=contest.p99[on.name],
-            ceiling=contest.p99[off.name],
-            ceiling_label=off_label,
-            reference=contest.p99[sampled.name],
-            reference_label=sampled_label,
-            higher_is_better=False,
-            note="informative: ratio is p99 off / p99 on",
-        ),
-    ]
+        p99_note="informative: ratio is p99 off / p99 on",
+    )
+    return rps_and_p99(contest, (on.name, off.name, sampled.name), rows)

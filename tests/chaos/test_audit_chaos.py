@@ -27,9 +27,8 @@ from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from tests.chaos import figures
 from tests.chaos.lag import lag
-from tests.integration.test_orders_ingest import ROOT
-from tests.integration.test_orders_read import app_settings
-from tests.support import eventually
+from tests.integration.orders_support import app_settings
+from tests.support import ROOT, eventually
 
 CHANGES = 1500
 KILL_EVERY = 1.2

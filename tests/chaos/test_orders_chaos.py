@@ -39,19 +39,19 @@ from entrypoints.devstack import DevStack
 from entrypoints.http.app import create_app
 from tests.chaos import figures
 from tests.chaos.lag import lag
-from tests.integration import test_orders_ingest
-from tests.integration.test_orders_ingest import CORRUPTIONS, Env, order
-from tests.integration.test_orders_liveness import (
+from tests.integration.orders_support import (
+    CORRUPTIONS,
+    Env,
     Worker,
-    _raw,
+    app_settings,
     big_invalid_non_utf8,
     big_invalid_quotes,
     big_valid,
+    order,
+    payload_of,
 )
-from tests.integration.test_orders_read import app_settings
+from tests.integration.orders_support import env as env  # the broker-parametrized fixture
 from tests.support import eventually
-
-env = test_orders_ingest.env  # the broker-parametrized fixture: one database + one broker
 
 VALID = 3000
 DUPLICATES = 300
@@ -272,4 +272,4 @@ async def test_orders_survive_killed_consumers_and_a_postgres_and_broker_crash(
 def _digest(letter: dict[str, Any]) -> str:
     if letter.get("payload_truncated"):
         return str(letter["payload_sha256"])
-    return hashlib.sha256(_raw(letter)).hexdigest()
+    return hashlib.sha256(payload_of(letter)).hexdigest()

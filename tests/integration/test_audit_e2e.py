@@ -20,7 +20,7 @@ from entrypoints.runtime import close_container, http_server, serve_http_until
 from entrypoints.settings import Settings
 from entrypoints.workers.logwriter import run_log_writer
 from entrypoints.workers.relay import run_relay
-from tests.support import EVENT_KEYS, logs_until
+from tests.support import EVENT_KEYS, http_started, logs_until
 
 
 @pytest.fixture(params=["nats", pytest.param("kafka", marks=pytest.mark.kafka)])
@@ -71,13 +71,7 @@ async def running(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, 
         asyncio.create_task(run_log_writer(container, stop_workers)),
     ]
     try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while not server.started:
-            assert not tasks[0].done(), "the HTTP server did not start"
-            assert loop.time() < deadline, "the HTTP server did not start in time"
-            await asyncio.sleep(0.02)
-        base = f"http://127.0.0.1:{server.bound_port()}"
+        base = await http_started(server, tasks[0])
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             yield client, container
     finally:

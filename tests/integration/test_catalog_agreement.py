@@ -3,25 +3,23 @@ on the in-memory store (the reference model) and on Postgres gives the same resu
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from psycopg_pool import AsyncConnectionPool
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from adapters.lru_cache import LruCache
 from adapters.memory.catalog import MemoryCatalogStore
 from adapters.postgres.catalog import PgCatalogStore
-from adapters.postgres.migrate import migrate
 from core.catalog.models import GoodsPage
 from core.catalog.service import CatalogService
 from core.errors import DomainError
+from tests.integration.stateful_support import OwnLoop, reset_catalog
+from tests.support import ON_SERVERS
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -62,22 +60,13 @@ def vars_of(obj: Any) -> dict[str, Any]:
 
 
 def test_memory_and_postgres_agree(pg_url: str) -> None:
-    loop = asyncio.new_event_loop()
-    run: Callable[[Coroutine[Any, Any, Any]], Any] = loop.run_until_complete
-    run(migrate(pg_url))
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(pg_url, min_size=1, max_size=4, open=False)
-    run(pool.open(wait=True))
-
-    def reset() -> None:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute("TRUNCATE goods, outbox RESTART IDENTITY")
-            conn.execute("DELETE FROM projects WHERE id > 1")
-            conn.execute("SELECT setval('projects_id_seq', 1)")
+    own = OwnLoop.open(pg_url, min_size=1, max_size=4)
+    run, pool = own.run, own.pool
 
     class Agreement(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
-            reset()
+            reset_catalog(pg_url)
             self.model = _service(MemoryCatalogStore(clock=Clock()))
             self.real = _service(PgCatalogStore(pool=pool))
             self.created = 0
@@ -134,14 +123,7 @@ def test_memory_and_postgres_agree(pg_url: str) -> None:
             page = run(self.real.page(limit=1000, offset=1))
             assert len({g.priority for g in page.goods}) == len(page.goods)
 
-    Agreement.TestCase.settings = settings(
-        max_examples=25,
-        stateful_step_count=15,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
     try:
-        Agreement.TestCase().runTest()
+        run_state_machine_as_test(Agreement, settings=settings(ON_SERVERS, max_examples=25))
     finally:
-        run(pool.close())
-        loop.close()
+        own.close()

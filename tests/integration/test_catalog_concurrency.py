@@ -27,7 +27,7 @@ import pytest
 
 from adapters.postgres.migrate import migrate
 from entrypoints.devstack import free_port
-from tests.support import child_env
+from tests.support import answering, child_env, stop_process
 
 HEXMARKET = str(Path(sys.executable).with_name("hexmarket"))
 CLIENTS = 16
@@ -55,24 +55,10 @@ def server(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+        answering(f"{base}/health", proc, log_path, within=60)
         yield base, log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, 20)
 
 
 @attrs.define

@@ -21,20 +21,20 @@ from typing import Any
 
 import attrs
 import psycopg
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-from psycopg_pool import AsyncConnectionPool
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from adapters.lru_cache import LruCache
 from adapters.memory.catalog import MemoryCatalogStore
 from adapters.postgres.catalog import PgCatalogStore
-from adapters.postgres.migrate import migrate
 from core.catalog.models import Good, GoodsPage, PriorityChange, Project
 from core.catalog.service import CatalogService, Removed
 from core.errors import DomainError
 from core.ports.catalog import CatalogStore
 from core.ports.clock import Uuid4Generator
+from tests.integration.stateful_support import OwnLoop, reset_catalog
+from tests.support import ON_SERVERS, eventually
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 MISSING = 10**6  # an id no good or project has
@@ -198,12 +198,9 @@ async def _page(side: Side) -> Any:
 
 
 def test_two_connections_interleaved_agree_with_one_serial_order(pg_url: str) -> None:
-    loop = asyncio.new_event_loop()
-    run: Callable[[Coroutine[Any, Any, Any]], Any] = loop.run_until_complete
-    run(migrate(pg_url))
     # Two connections: each of a step's two writes holds one from start to end.
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(pg_url, min_size=2, max_size=2, open=False)
-    run(pool.open(wait=True))
+    own = OwnLoop.open(pg_url, min_size=2, max_size=2)
+    run, pool = own.run, own.pool
     observer = psycopg.connect(pg_url, autocommit=True)
 
     async def _waiting_on_a_lock() -> bool:
@@ -212,12 +209,6 @@ def test_two_connections_interleaved_agree_with_one_serial_order(pg_url: str) ->
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"
         ).fetchone()
         return bool(row and row[0])
-
-    def reset() -> None:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute("TRUNCATE goods, outbox RESTART IDENTITY")
-            conn.execute("DELETE FROM projects WHERE id > 1")
-            conn.execute("SELECT setval('projects_id_seq', 1)")
 
     names = st.sampled_from(["a", "b", " c "])
     # Mostly a good or project that exists (an index into those made so far), now and then
@@ -229,7 +220,7 @@ def test_two_connections_interleaved_agree_with_one_serial_order(pg_url: str) ->
     class Interleaving(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
-            reset()
+            reset_catalog(pg_url)
             self.real = Side(store=PgCatalogStore(pool=pool), projects={"p1": 1})
             self.model = Side(store=MemoryCatalogStore(clock=Clock()), projects={"p1": 1})
             self.made = 0
@@ -299,10 +290,13 @@ def test_two_connections_interleaved_agree_with_one_serial_order(pg_url: str) ->
 
             async def gate() -> None:
                 at_commit.set()
-                deadline = loop.time() + 10
-                while second is None or not (second.done() or await _waiting_on_a_lock()):
-                    assert loop.time() < deadline, f"{b} neither finished nor waited"
-                    await asyncio.sleep(0.002)
+
+                async def settled() -> bool:
+                    return second is not None and (second.done() or await _waiting_on_a_lock())
+
+                await eventually(
+                    settled, within=10, what=f"{b} finishing or waiting", interval=0.002
+                )
 
             holder = Side(
                 store=HeldStore(self.real.store, gate, at),
@@ -371,15 +365,8 @@ def test_two_connections_interleaved_agree_with_one_serial_order(pg_url: str) ->
             assert row is not None
             assert row[0] == row[1]
 
-    Interleaving.TestCase.settings = settings(
-        max_examples=40,
-        stateful_step_count=15,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
     try:
-        Interleaving.TestCase().runTest()
+        run_state_machine_as_test(Interleaving, settings=settings(ON_SERVERS, max_examples=40))
     finally:
         observer.close()
-        run(pool.close())
-        loop.close()
+        own.close()

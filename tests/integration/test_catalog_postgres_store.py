@@ -5,7 +5,6 @@ locks)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from core.catalog.service import CatalogService
 from core.contracts.catalog import add_goods, priorities
 from core.errors import StorageConflict, StorageError
 from core.ports.clock import SystemClock, Uuid4Generator
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -112,11 +112,14 @@ async def test_an_update_waits_for_the_row_lock_and_both_apply_in_order(
         catalog.update_good(good_id=good.id, project_id=1, name="second")
     )
     # The second update must be blocked on the row lock: prove it from the server's side.
-    deadline = time.monotonic() + 10
-    while not await _waiting_on_a_lock(store):
-        assert time.monotonic() < deadline, "the second update never waited for the lock"
+
+    async def second_waits() -> bool:
         assert not second_task.done()
-        await asyncio.sleep(0.02)
+        return await _waiting_on_a_lock(store)
+
+    await eventually(
+        second_waits, within=10, what="the second update waiting for the lock", interval=0.02
+    )
     assert not second_task.done()
     release_first.set()
     await first_task
@@ -196,11 +199,14 @@ async def test_a_reprioritize_waits_for_the_creates_in_flight_and_shifts_them_to
         moving = asyncio.create_task(
             catalog.reprioritize_good(good_id=b.id, project_id=1, new_priority=1)
         )
-        deadline = time.monotonic() + 10
-        while not await _waiting_on_a_lock(store):
-            assert time.monotonic() < deadline, "the reprioritize never waited for the create"
+
+        async def moving_waits() -> bool:
             assert not moving.done()
-            await asyncio.sleep(0.02)
+            return await _waiting_on_a_lock(store)
+
+        await eventually(
+            moving_waits, within=10, what="the reprioritize waiting for the create", interval=0.02
+        )
         await uow.commit()
     changes = await asyncio.wait_for(moving, 10)
     assert [(ch.id, ch.priority) for ch in changes] == [(b.id, 1), (a.id, 2), (c.id, 4)]

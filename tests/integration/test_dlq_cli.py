@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 
 import psycopg
@@ -20,26 +19,13 @@ from adapters.postgres.dead_letters import PgDeadLetterStore
 from core.orders.ingest import dead_letter_envelope
 from core.orders.parsing import FieldError, Rejection
 from core.ports.bus import Delivery, OutgoingMessage
-from tests.integration.test_orders_ingest import CORRUPTIONS, ROOT, Env, Running, order
-from tests.integration.test_orders_ingest import env as env  # the broker-parametrized fixture
-from tests.support import eventually
+from tests.integration.orders_support import CORRUPTIONS, Env, Running, order
+from tests.integration.orders_support import env as env  # the broker-parametrized fixture
+from tests.support import cli_output, eventually, run_cli
 
 
 def dlq_cli(env: Env, *args: str) -> subprocess.CompletedProcess[bytes]:
-    environment = {**os.environ, **env.env, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-c", "from entrypoints.cli import main; main()", "dlq", *args],
-        env=environment,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[bytes]) -> str:
-    assert result.returncode == 0, result.stderr.decode(errors="replace")
-    return result.stdout.decode()
+    return run_cli("dlq", *args, env={**os.environ, **env.env, "COLUMNS": "200"}, timeout=120)
 
 
 def crafted(env: Env, data: bytes, key: str, *, limit: int | None = None) -> OutgoingMessage:
@@ -107,7 +93,7 @@ async def test_list_show_and_replay_dead_letters(env: Env) -> None:
         readers_before = await dlq_readers(env)
 
         # list: every dead letter, counted per reason
-        listing = ok(dlq_cli(env, "list"))
+        listing = cli_output(dlq_cli(env, "list"))
         total = len(CORRUPTIONS) + 3
         reasons: dict[str, int] = {}
         for _, reason, _ in CORRUPTIONS.values():
@@ -116,12 +102,14 @@ async def test_list_show_and_replay_dead_letters(env: Env) -> None:
         assert f"{total} dead letter(s); by reason:" in listing, listing
         for reason, count in reasons.items():
             assert f"{reason} {count}" in listing, (reason, listing)
-        assert "not_utf8 1" in ok(dlq_cli(env, "list", "--reason", "not_utf8"))
-        assert "0 dead letter(s)" in ok(dlq_cli(env, "list", "--until", "2000-01-01T00:00:00Z"))
-        assert f"{total} dead letter(s)" in ok(dlq_cli(env, "list", "--since", "1h"))
+        assert "not_utf8 1" in cli_output(dlq_cli(env, "list", "--reason", "not_utf8"))
+        assert "0 dead letter(s)" in cli_output(
+            dlq_cli(env, "list", "--until", "2000-01-01T00:00:00Z")
+        )
+        assert f"{total} dead letter(s)" in cli_output(dlq_cli(env, "list", "--since", "1h"))
         rows = [
             json.loads(line)
-            for line in ok(dlq_cli(env, "list", "--json", "--limit", "100")).splitlines()
+            for line in cli_output(dlq_cli(env, "list", "--json", "--limit", "100")).splitlines()
         ]
         assert len(rows) == total
         by_key = {row["key"]: row for row in rows}
@@ -133,7 +121,7 @@ async def test_list_show_and_replay_dead_letters(env: Env) -> None:
 
         # show: the payload decoded, non-UTF-8 bytes escaped, --raw gives the exact bytes
         not_utf8 = next(r for r in rows if r["reason"] == "not_utf8")
-        shown = ok(dlq_cli(env, "show", not_utf8["id"]))
+        shown = cli_output(dlq_cli(env, "show", not_utf8["id"]))
         assert "payload:      base64" in shown
         assert "\\xff\\xfe" in shown
         assert "\x1b" not in shown
@@ -141,7 +129,7 @@ async def test_list_show_and_replay_dead_letters(env: Env) -> None:
         assert raw.returncode == 0, raw.stderr
         assert raw.stdout == CORRUPTIONS["non-utf-8 bytes"][0]
         huge_id = by_key[f"huge-{unique}"]["id"]
-        assert "TRUNCATED" in ok(dlq_cli(env, "show", huge_id))
+        assert "TRUNCATED" in cli_output(dlq_cli(env, "show", huge_id))
         missing = dlq_cli(env, "show", prefix + "999999" + ("" if env.broker == "nats" else "/1"))
         assert missing.returncode == 1
         assert b"no dead letter" in missing.stderr
@@ -149,13 +137,13 @@ async def test_list_show_and_replay_dead_letters(env: Env) -> None:
         # replay needs a selection; a dry run publishes nothing
         assert dlq_cli(env, "replay").returncode == 1
         ids = ["--id", by_key[f"fixed-{unique}"]["id"], "--id", f"pg:dlq:pg-{unique}"]
-        dry = ok(dlq_cli(env, "replay", "--dry-run", *ids, "--id", huge_id))
+        dry = cli_output(dlq_cli(env, "replay", "--dry-run", *ids, "--id", huge_id))
         assert "would replay 2 of 3 selected" in dry, dry
         assert "skipped 1 truncated" in dry
 
         stored_before = await env.stored()
         assert stored_before == len(valid)
-        replayed = ok(dlq_cli(env, "replay", *ids, "--id", huge_id))
+        replayed = cli_output(dlq_cli(env, "replay", *ids, "--id", huge_id))
         assert "replayed 2 of 3 selected" in replayed, replayed
         assert "skipped 1 truncated" in replayed
         assert huge_id in replayed
@@ -167,7 +155,7 @@ async def test_list_show_and_replay_dead_letters(env: Env) -> None:
 
         # twice: no order stored twice (JetStream drops the same replay key; Kafka's copies are
         # duplicates to the idempotent ingest)
-        assert "replayed 2 of 2 selected" in ok(dlq_cli(env, "replay", *ids))
+        assert "replayed 2 of 2 selected" in cli_output(dlq_cli(env, "replay", *ids))
         if env.broker == "kafka":
 
             async def duplicates_counted() -> bool:
@@ -194,6 +182,6 @@ async def test_list_show_and_replay_dead_letters(env: Env) -> None:
 
 
 async def test_an_empty_dead_letter_topic_lists_nothing(env: Env) -> None:
-    listing = ok(dlq_cli(env, "list", "--from", "broker"))
+    listing = cli_output(dlq_cli(env, "list", "--from", "broker"))
     assert "0 dead letter(s); by reason: none" in listing
     assert dlq_cli(env, "show", "--from", "broker", f"{env.broker}:1").returncode == 1

@@ -14,6 +14,7 @@ from core.contracts.bus import drain
 from core.orders.ingest import IngestOrders, OrderConsumer
 from core.ports.bus import Delivery, OutgoingMessage
 from entrypoints.runtime import run_tasks
+from tests.support import eventually
 from tests.unit.test_orders_ingest import FixedClock
 
 pytestmark = pytest.mark.kafka
@@ -45,11 +46,14 @@ async def test_acks_of_deliveries_fetched_before_a_rebalance_never_commit(
 
         second = await bus.subscribe(topic, group)
         assert isinstance(second, KafkaSubscription)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while not second._fetched:  # both poll: the group rebalances, second gets a partition
-            assert loop.time() < deadline, "no rebalance within 60s"
+
+        async def rebalanced() -> bool:  # both poll: the group rebalances, second gets a partition
+            if second._fetched:
+                return True
             await asyncio.gather(first.fetch(10, 0.2), second.fetch(1, 0.2))
+            return False
+
+        await eventually(rebalanced, within=60, what="a rebalance", interval=0)
         # stale: fetched before the revoke. These acks must not commit anything.
         await first.ack([d for ds in by_partition.values() for d in ds[1:]])
         await first.close()
@@ -86,11 +90,7 @@ async def test_a_dead_consumer_thread_fails_the_worker_instead_of_idling(
         await consumer.run(stop)
 
     async def kill_its_thread(stop: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 60
-        while not bus._subscriptions:
-            assert loop.time() < deadline
-            await asyncio.sleep(0.05)
+        await eventually(lambda: bus._subscriptions, within=60, what="a subscription")
         subscription = bus._subscriptions[0]
         subscription._thread.stop()  # the thread ends, as one killed by a stray exception
         with pytest.raises(KafkaThreadDied):

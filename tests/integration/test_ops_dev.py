@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ import pytest
 from adapters.nats_bus import NatsEventBus
 from core.ports.bus import OutgoingMessage
 from entrypoints.devstack import free_port
+from tests.support import child_env, eventually_blocking
 
 HEXMARKET = str(Path(sys.executable).with_name("hexmarket"))
 MODEL = Path(__file__).resolve().parents[1] / "data" / "model.json"
@@ -114,14 +114,10 @@ class DevProcess:
 
 
 def wait_for(probe: Callable[[], T | None], deadline: float, message: Callable[[], str]) -> T:
-    end = time.monotonic() + deadline
-    while True:
-        value = probe()
-        if value is not None:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(message())
-        time.sleep(0.1)
+    """``probe()``'s first value (``None``: not yet), polled for ``deadline`` seconds."""
+    value = eventually_blocking(probe, within=deadline, what=message, interval=0.1)
+    assert value is not None
+    return value
 
 
 def get_json(url: str, status: int = 200) -> Any | None:
@@ -178,15 +174,6 @@ async def _publish_order(nats_url: str, uid: str) -> None:
         await bus.close()
 
 
-def _plain_env() -> dict[str, str]:
-    """The environment of a fresh terminal: no server URL, no data directory set."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("HEXMARKET_") and k != "KAFKA_BOOTSTRAP_SERVERS"
-    }
-
-
 def dev_cwd(dev: DevProcess) -> Path:
     """The directory ``hexmarket dev`` was started in (its data is ``./.hexmarket``)."""
     return dev.workdir.parent
@@ -238,7 +225,7 @@ def test_dev_runs_everything_and_stops_cleanly(
     # a second terminal, as the README says: no URL copied, the running stack is found
     produced = subprocess.run(
         [HEXMARKET, "produce-orders", "--count", "3", "--seed", "7"],
-        env=_plain_env(),
+        env=child_env(),  # a fresh terminal: no server URL, no data directory set
         cwd=dev_cwd(dev),
         capture_output=True,
         text=True,
@@ -302,7 +289,7 @@ def test_dev_takes_orders_from_kafka_when_configured(run_dev: Callable[..., DevP
     assert "kafka" in ready["checks"]
     produced = subprocess.run(
         [HEXMARKET, "produce-orders", "--count", "3", "--seed", "11"],
-        env={**_plain_env(), "HEXMARKET_ORDERS_BROKER": "kafka"},  # the broker found
+        env=child_env(HEXMARKET_ORDERS_BROKER="kafka"),  # the broker found
         cwd=dev_cwd(dev),
         capture_output=True,
         text=True,

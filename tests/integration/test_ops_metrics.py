@@ -17,9 +17,9 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.postgres.migrate import migrate
 from adapters.postgres.outbox import PgOutboxRelay
 from entrypoints.devstack import free_port
-from tests.integration.test_orders_ingest import ROOT, Env, order
-from tests.integration.test_orders_ingest import env as env  # the broker-parametrized fixture
-from tests.support import eventually
+from tests.integration.orders_support import Env, order
+from tests.integration.orders_support import env as env  # the broker-parametrized fixture
+from tests.support import ROOT, eventually, stop_process
 
 HEXMARKET = str(Path(sys.executable).with_name("hexmarket"))
 
@@ -62,12 +62,7 @@ def spawn(command: str, values: dict[str, str], port: int, log: Path) -> subproc
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, 30)
 
 
 async def test_consumer_lag_is_measured_and_exported(env: Env, tmp_path: Path) -> None:

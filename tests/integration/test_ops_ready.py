@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +21,31 @@ from entrypoints.container import Container
 from entrypoints.devstack import DevStack, free_port
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.support import child_env
+from tests.support import answering, child_env, eventually
 
 HEXMARKET = str(Path(sys.executable).with_name("hexmarket"))
 
 
-async def _poll_status(client: Any, path: str, want: int, deadline: float = 30.0) -> Any:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    while True:
-        response = await client.get(path)
-        if response.status_code == want or loop.time() > end:
-            return response
-        await asyncio.sleep(0.1)
+async def ready_answers(client: AsyncTestClient[Any], status: int) -> Any:
+    """``GET /ready``'s response once its status is ``status`` (within 30 s)."""
+
+    async def answered() -> Any:
+        response = await client.get("/ready")
+        return response if response.status_code == status else None
+
+    return await eventually(answered, within=30, what=f"GET /ready {status}", interval=0.1)
+
+
+@contextmanager
+def stopped(stack: DevStack, server: str, name: str) -> Iterator[None]:
+    """The stack's own ``server`` (``name`` to people) stopped for the block, then started."""
+    if stack.is_external(server):
+        pytest.fail(f"this test stops {name}; it needs the stack's own server")
+    stack.stop(server)
+    try:
+        yield
+    finally:
+        stack.start(server)
 
 
 @pytest.fixture
@@ -60,33 +73,18 @@ async def test_ready_checks_every_server_and_names_the_one_down(
         "status": "ready",
         "checks": {"postgres": "ok", "redis": "ok", "nats": "ok"},
     }
-    if stack.is_external("redis"):
-        pytest.fail("this test stops Redis; it needs the stack's own server")
-    stack.stop("redis")
-    try:
-        response = await _poll_status(client, "/ready", 503)
-        assert response.status_code == 503
-        body = response.json()
+    with stopped(stack, "redis", "Redis"):
+        body = (await ready_answers(client, 503)).json()
         assert body["code"] == 1
         assert set(body["details"]) == {"redis"}
         assert body["details"]["redis"].startswith("cannot reach Redis")
         assert (await client.get("/health")).status_code == 200  # liveness is not readiness
-    finally:
-        stack.start("redis")
-    response = await _poll_status(client, "/ready", 200)
-    assert response.status_code == 200
+    await ready_answers(client, 200)
 
 
 async def test_ready_reports_postgres_down(client: AsyncTestClient[Any], stack: DevStack) -> None:
-    if stack.is_external("postgres"):
-        pytest.fail("this test stops PostgreSQL; it needs the stack's own server")
-    stack.stop("postgres")
-    try:
-        response = await _poll_status(client, "/ready", 503)
-        assert response.status_code == 503
-        assert set(response.json()["details"]) == {"postgres"}
-    finally:
-        stack.start("postgres")
+    with stopped(stack, "postgres", "PostgreSQL"):
+        assert set((await ready_answers(client, 503)).json()["details"]) == {"postgres"}
 
 
 def test_migrate_command_applies_then_reports_none_pending(pg_url: str, tmp_path: Path) -> None:
@@ -134,20 +132,7 @@ def test_serve_answers_ready_and_stops_cleanly_on_sigterm(
     serve_process: tuple[subprocess.Popen[str], str], tmp_path: Path
 ) -> None:
     proc, base = serve_process
-    deadline = 60.0
-    import time
-
-    end = time.monotonic() + deadline
-    status = None
-    while time.monotonic() < end and proc.poll() is None:
-        try:
-            status = httpx.get(f"{base}/ready", timeout=5).status_code
-        except httpx.TransportError:
-            status = None
-        if status == 200:
-            break
-        time.sleep(0.1)
-    assert status == 200, (tmp_path / "serve.log").read_text()
+    answering(f"{base}/ready", proc, tmp_path / "serve.log", within=60, interval=0.1)
     metrics = httpx.get(f"{base}/metrics", timeout=5)
     assert 'route="/ready"' in metrics.text
     proc.send_signal(signal.SIGTERM)

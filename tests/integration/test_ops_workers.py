@@ -8,15 +8,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from adapters.postgres.migrate import migrate
 from entrypoints.devstack import free_port
-from tests.support import child_env
+from tests.support import answering, child_env
 
 HEXMARKET = str(Path(sys.executable).with_name("hexmarket"))
 
@@ -55,18 +53,8 @@ def test_worker_serves_metrics_and_stops_on_sigterm(
             [HEXMARKET, command], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            end = time.monotonic() + 60
-            body = None
-            while time.monotonic() < end and proc.poll() is None:
-                try:
-                    response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
-                    if response.status_code == 200:
-                        body = response.text
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            assert body is not None, log_path.read_text()
+            url = f"http://127.0.0.1:{port}/metrics"
+            body = answering(url, proc, log_path, within=60, interval=0.1).text
             assert series in body
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0, log_path.read_text()

@@ -6,71 +6,34 @@ long-lived consumers; a prompt stop with the servers down."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
 from adapters.kafka_bus import KafkaEventBus
-from adapters.postgres.migrate import migrate
 from core.errors import BrokerUnavailable
 from core.ports.bus import EventBus, OutgoingMessage
 from entrypoints.devstack import DevStack
-from entrypoints.settings import Settings
-from tests.integration import test_orders_ingest
-from tests.integration.test_orders_ingest import (
-    ROOT,
+from tests.integration.orders_support import (
     SAMPLE,
     Env,
     Running,
-    _as_init,
+    Worker,
+    big_invalid_non_utf8,
+    big_invalid_quotes,
+    big_valid,
+    one_row,
     order,
+    orders_env,
+    payload_of,
 )
+from tests.integration.orders_support import env as env  # the broker-parametrized fixture
 from tests.support import eventually
-
-env = test_orders_ingest.env  # the broker-parametrized fixture: one database + one broker
-
-
-def big_invalid_non_utf8() -> bytes:
-    """~0.9 MB that is not UTF-8: its dead letter (base64) is ~1.2 MB, over both limits."""
-    return b"\xff\xfe" + b"\x80" * (900_000)
-
-
-def big_invalid_quotes(uid: str) -> bytes:
-    """~0.95 MB of valid JSON, an invalid order (bad e-mail), full of quotes: JSON-escaping
-    its payload in the envelope doubles it."""
-    doc = json.loads(order(uid))
-    doc["delivery"]["email"] = "not-an-email"
-    doc["entry"] = '"' * 470_000
-    return json.dumps(doc).encode()
-
-
-def big_valid(uid: str) -> bytes:
-    """A valid order of ~0.9 MB: 1000 items (the most allowed) with long names."""
-    doc = json.loads(order(uid))
-    item = doc["items"][0]
-    doc["items"] = [item | {"name": "N" * 800, "rid": f"rid-{i}"} for i in range(1000)]
-    payment = doc["payment"]
-    payment["goods_total"] = item["total_price"] * 1000
-    payment["amount"] = payment["goods_total"] + payment["delivery_cost"] + payment["custom_fee"]
-    return json.dumps(doc).encode()
-
-
-def _raw(letter: dict[str, Any]) -> bytes:
-    payload = letter["payload"]
-    if letter["payload_encoding"] == "base64":
-        return base64.b64decode(payload)
-    return str(payload).encode()
 
 
 async def test_a_1mb_poison_message_is_dead_lettered_bounded_and_the_stream_moves_on(
@@ -103,18 +66,16 @@ async def test_a_1mb_poison_message_is_dead_lettered_bounded_and_the_stream_move
     digests = {hashlib.sha256(p).hexdigest(): len(p) for p in poison}
     for letter in truncated:
         assert digests[letter["payload_sha256"]] == letter["payload_size"]
-        assert len(_raw(letter)) <= env.settings.dead_letter_payload_limit
+        assert len(payload_of(letter)) <= env.settings.dead_letter_payload_limit
         assert letter["errors"]
     whole = [letter for letter in env.dead if not letter.get("payload_truncated")]
-    assert _raw(whole[0]) == small_bad
-    async with await psycopg.AsyncConnection.connect(env.pg_url) as conn:
-        cur = await conn.execute(
-            "SELECT length(document::text) FROM order_documents WHERE order_uid = %s",
-            (f"big-{group}",),
-        )
-        row = await cur.fetchone()
-    assert row is not None
-    assert row[0] > 900_000
+    assert payload_of(whole[0]) == small_bad
+    (length,) = await one_row(
+        env.pg_url,
+        "SELECT length(document::text) FROM order_documents WHERE order_uid = %s",
+        f"big-{group}",
+    )
+    assert length > 900_000
 
 
 async def test_a_dead_letter_refused_even_bounded_is_kept_in_postgres(env: Env) -> None:
@@ -148,58 +109,6 @@ async def test_a_dead_letter_refused_even_bounded_is_kept_in_postgres(env: Env) 
     assert await env.read_dead_letters() == []
 
 
-class Worker:
-    """A ``consume-orders`` process, its JSON log lines in a file, read from outside."""
-
-    def __init__(self, env: Env, log_path: Path) -> None:
-        self.log_path = log_path
-        environment = {
-            **os.environ,
-            **env.env,
-            "PYTHONPATH": str(ROOT / "src"),
-            "HEXMARKET_LOG_JSON": "true",
-        }
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "entrypoints.workers.orders_consumer"],
-            env=environment,
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def events(self) -> list[dict[str, Any]]:
-        out = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                out.append({"event": line})
-        return out
-
-    def inserted_since(self, since: str) -> int:
-        """Orders this process stored in batches logged at ``since`` (ISO time) or later."""
-        return sum(
-            int(e.get("inserted", 0))
-            for e in self.events()
-            if e.get("event", "").startswith("batch:") and e.get("ts", "") >= since
-        )
-
-    def tail(self) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(10)
-            self._log.close()
-
-
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -228,7 +137,9 @@ async def _produce_steadily(
 async def test_three_long_lived_consumers_store_again_after_a_kafka_broker_restart(
     pg_url: str, unique: str, kafka_bootstrap: str, stack: DevStack, tmp_path: Path, outage: float
 ) -> None:
-    environment = await _kafka_env(pg_url, unique, kafka_bootstrap)
+    environment = await orders_env(
+        "kafka", pg_url, unique, kafka_bootstrap, HEXMARKET_INGEST_BATCH_SIZE="100"
+    )
     producer = KafkaEventBus(kafka_bootstrap, partitions=6)
     await producer._ensure_topic(environment.settings.orders_topic)
     workers = [Worker(environment, tmp_path / f"consumer-{i}.log") for i in range(3)]
@@ -284,38 +195,22 @@ async def test_three_long_lived_consumers_store_again_after_a_kafka_broker_resta
                 w.process.wait(10)
         await producer.close()
         await environment.close()
-    async with await psycopg.AsyncConnection.connect(pg_url) as conn:
-        cur = await conn.execute("SELECT count(*), count(DISTINCT order_uid) FROM orders")
-        row = await cur.fetchone()
-    assert row == (len(set(sent)), len(set(sent)))
-
-
-async def _kafka_env(pg_url: str, unique: str, kafka_bootstrap: str) -> Env:
-    await migrate(pg_url)
-    values = {
-        "HEXMARKET_POSTGRES_URL": pg_url,
-        "HEXMARKET_ORDERS_STORE": "postgres",
-        "HEXMARKET_ORDERS_BROKER": "kafka",
-        "HEXMARKET_ORDERS_TOPIC": f"orders.{unique}",
-        "HEXMARKET_ORDERS_DLQ_TOPIC": f"orders.dlq.{unique}",
-        "HEXMARKET_ORDERS_GROUP": f"orders-{unique}",
-        "HEXMARKET_INGEST_BATCH_SIZE": "100",
-        "HEXMARKET_INGEST_BATCH_MS": "50",
-        "HEXMARKET_PG_POOL_SIZE": "4",
-        "HEXMARKET_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-    }
-    settings = Settings(_env_file=None, **_as_init(values))
-    return Env("kafka", settings, values)
+    stored = await one_row(pg_url, "SELECT count(*), count(DISTINCT order_uid) FROM orders")
+    assert stored == (len(set(sent)), len(set(sent)))
 
 
 @pytest.mark.parametrize("broker", ["nats", pytest.param("kafka", marks=pytest.mark.kafka)])
 async def test_sigterm_stops_a_consumer_within_5s_while_its_servers_are_down(
     broker: str, pg_url: str, unique: str, stack: DevStack, tmp_path: Path
 ) -> None:
-    if broker == "kafka":
-        environment = await _kafka_env(pg_url, unique, stack.kafka_bootstrap())
-    else:
-        environment = await _nats_env(pg_url, unique, stack.nats_url())
+    environment = await orders_env(
+        broker,
+        pg_url,
+        unique,
+        stack.nats_url() if broker == "nats" else stack.kafka_bootstrap(),
+        HEXMARKET_INGEST_BATCH_SIZE="100",
+        **({"HEXMARKET_NATS_ACK_WAIT": "5"} if broker == "nats" else {}),
+    )
     first, late = 3000, 100
     total = first + late
     await environment.publish([order(f"s{i}-{unique}", i) for i in range(first)])
@@ -366,23 +261,3 @@ async def test_sigterm_stops_a_consumer_within_5s_while_its_servers_are_down(
         if worker.process.poll() is None:
             worker.process.kill()
             worker.process.wait(10)
-
-
-async def _nats_env(pg_url: str, unique: str, nats_url: str) -> Env:
-    await migrate(pg_url)
-    values = {
-        "HEXMARKET_POSTGRES_URL": pg_url,
-        "HEXMARKET_ORDERS_STORE": "postgres",
-        "HEXMARKET_ORDERS_BROKER": "nats",
-        "HEXMARKET_ORDERS_TOPIC": f"orders.{unique}",
-        "HEXMARKET_ORDERS_STREAM": f"ORDERS_{unique.upper()}",
-        "HEXMARKET_ORDERS_DLQ_TOPIC": f"orders.dlq.{unique}",
-        "HEXMARKET_ORDERS_GROUP": f"orders-{unique}",
-        "HEXMARKET_INGEST_BATCH_SIZE": "100",
-        "HEXMARKET_INGEST_BATCH_MS": "50",
-        "HEXMARKET_PG_POOL_SIZE": "4",
-        "HEXMARKET_NATS_URL": nats_url,
-        "HEXMARKET_NATS_ACK_WAIT": "5",
-    }
-    settings = Settings(_env_file=None, **_as_init(values))
-    return Env("nats", settings, values)

@@ -24,7 +24,7 @@ from core.ports.orders import OrderRepository
 from entrypoints.container import Container
 from entrypoints.devstack import DevStack
 from entrypoints.http.app import create_app
-from entrypoints.settings import Settings
+from tests.integration.orders_support import app_settings
 
 _examples = itertools.count()
 
@@ -34,21 +34,6 @@ def dated(uid: str, minutes: int) -> dict[str, Any]:
     moment = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
     doc["date_created"] = moment.isoformat().replace("+00:00", "Z")
     return doc
-
-
-def app_settings(pg_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "postgres_url": pg_url,
-        "catalog_store": "memory",
-        "list_cache": "lru",
-        "orders_store": "postgres",
-        "orders_cache": "lru",
-        "orders_broker": "memory",
-        "events_broker": "memory",
-        "log_store": "memory",
-        "pg_pool_size": 4,
-    }
-    return Settings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
 
 
 async def seed(pg_url: str, docs: list[dict[str, Any]]) -> None:

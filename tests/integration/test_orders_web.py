@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from adapters.postgres.migrate import migrate
 from adapters.postgres.orders import PgOrderRepository
 from core.contracts.orders import example_document, order_from
-from entrypoints.settings import Settings
+from tests.integration.orders_support import app_settings
 from tests.integration.web_support import (
     ARTIFACTS,
     ROOT,
@@ -46,19 +46,7 @@ async def base_url(pg_url: str) -> AsyncIterator[str]:
             doc["date_created"] = f"2024-03-01T10:{index:02}:00Z"
             newer.append(order_from(doc))
         await PgOrderRepository(pool).add_many(newer)
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        postgres_url=pg_url,
-        catalog_store="postgres",
-        list_cache="lru",
-        orders_store="postgres",
-        orders_cache="lru",
-        orders_broker="memory",
-        events_broker="memory",
-        log_store="memory",
-        pg_pool_size=4,
-    )
-    async with serve(settings) as url:
+    async with serve(app_settings(pg_url, catalog_store="postgres")) as url:
         yield url
 
 
@@ -167,19 +155,7 @@ async def test_an_empty_orders_tab_says_where_orders_come_from(
     pg_url: str, browser: Browser
 ) -> None:
     await migrate(pg_url)
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        postgres_url=pg_url,
-        catalog_store="memory",
-        list_cache="lru",
-        orders_store="postgres",
-        orders_cache="lru",
-        orders_broker="memory",
-        events_broker="memory",
-        log_store="memory",
-        pg_pool_size=2,
-    )
-    async with serve(settings) as url:
+    async with serve(app_settings(pg_url, pg_pool_size=2)) as url:
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         await page.goto(url + "/")
         await expect(page.locator("#recent-empty")).to_be_visible()

@@ -8,13 +8,14 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+
+from tests.support import eventually_blocking
 
 ROOT = Path(__file__).parents[2]
 HEXMARKET = ROOT / ".venv" / "bin" / "hexmarket"
@@ -33,13 +34,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _until(check: Callable[[], bool], what: str, within: float = 30) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, f"{what} not within {within}s"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -64,7 +58,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]
                 return False
             return len(psutil.Process(proc.pid).children()) == 2
 
-        _until(healthy, "two workers answering")
+        eventually_blocking(healthy, within=30, what="two workers answering")
         yield proc, port, log
     finally:
         if proc.poll() is None:

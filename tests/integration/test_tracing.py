@@ -5,10 +5,7 @@ Kafka) to the ClickHouse insert; one follows an order from its producer's ``trac
 
 from __future__ import annotations
 
-import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +15,13 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from adapters.nats_bus import NatsEventBus
-from core.ports.bus import Delivery, OutgoingMessage
+from core.ports.bus import OutgoingMessage
 from entrypoints.produce import produce_orders
 from entrypoints.settings import Settings
 from tests.integration import test_audit_e2e as audit
-from tests.integration import test_orders_ingest as ingest
+from tests.integration.orders_support import Env, Running, order, produce_on_nats
+from tests.integration.orders_support import env as env  # the broker-parametrized fixture
 from tests.integration.test_audit_e2e import logs_until, ok
-from tests.integration.test_orders_ingest import Env, Running, order
 from tests.tracing_support import (
     linked_traces,
     named,
@@ -36,11 +32,8 @@ from tests.tracing_support import (
     trace_id,
 )
 
-ROOT = Path(__file__).parents[2]
-
 # the servers as the audit trail's and the ingest's end-to-end tests set them up
 broker, settings, running = audit.broker, audit.settings, audit.running
-env = ingest.env
 
 
 @pytest.fixture(autouse=True)
@@ -171,53 +164,20 @@ async def test_the_produce_orders_command_traces_when_configured(
 ) -> None:
     """The real CLI: ``OTEL_TRACES_EXPORTER=console`` turns tracing on at start-up (service
     ``hexmarket-produce-orders``), and every published order carries its chunk's context."""
-    topic, stream = f"orders.{unique}", f"ORDERS_{unique.upper()}"
+    topic = f"orders.{unique}"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "HEXMARKET_"))}
-    env = {
-        **clean,
-        "PYTHONPATH": str(ROOT / "src"),
-        "HEXMARKET_ORDERS_BROKER": "nats",
-        "HEXMARKET_NATS_URL": nats_url,
-        "HEXMARKET_ORDERS_TOPIC": topic,
-        "HEXMARKET_ORDERS_STREAM": stream,
-        "HEXMARKET_DATA_DIR": str(tmp_path),
-        "OTEL_TRACES_EXPORTER": "console",
-    }
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-c",
-            "from entrypoints.cli import main; main()",
-            "produce-orders",
-            "--count",
-            "30",
-            "--seed",
-            "5",
-        ],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=60,
-        check=False,
+    out, got = await produce_on_nats(
+        nats_url,
+        unique,
+        tmp_path,
+        30,
+        "--seed",
+        "5",
+        env={**clean, "OTEL_TRACES_EXPORTER": "console"},
     )
-    assert done.returncode == 0, done.stderr.decode()
-    out = done.stdout.decode()
     assert f'"name": "produce {topic}"' in out
     assert '"service.name": "hexmarket-produce-orders"' in out
 
-    bus = NatsEventBus(nats_url, streams={topic: stream})
-    try:
-        sub = await bus.subscribe(topic, f"reader-{unique}")
-        got: list[Delivery] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
-        while len(got) < 30 and loop.time() < deadline:
-            got += await sub.fetch(30, 1.0)
-        await sub.ack(got)
-        await sub.close()
-    finally:
-        await bus.close()
     assert len(got) == 30
     carried = {d.headers.get("traceparent") for d in got}
     assert len(carried) == 1  # one chunk, one produce span

@@ -15,6 +15,7 @@ from entrypoints.container import Container
 from entrypoints.http.app import create_app
 from entrypoints.runtime import close_container, http_server, serve_http_until
 from entrypoints.settings import Settings
+from tests.support import http_started
 
 ROOT = Path(__file__).parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -41,13 +42,7 @@ async def serve(settings: Settings, *, workers: tuple[Worker, ...] = ()) -> Asyn
     serving = asyncio.create_task(serve_http_until(server, stop_http))
     working = [asyncio.create_task(worker(container, stop_workers)) for worker in workers]
     try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 30
-        while not server.started:
-            assert not serving.done(), "the HTTP server stopped during start-up"
-            assert loop.time() < deadline, "the HTTP server did not start in time"
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{server.bound_port()}"
+        yield await http_started(server, serving)
         for task in working:
             assert not task.done(), f"a worker stopped early: {task}"
     finally:

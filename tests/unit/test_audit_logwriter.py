@@ -14,7 +14,7 @@ from core.contracts.logstore import event
 from core.ports.audit import NEWEST, LogQuery
 from core.ports.bus import Delivery, OutgoingMessage, Subscription
 from core.retry import Backoff
-from tests.support import eventually
+from tests.support import eventually, running
 
 TOPIC, GROUP = "goods.events", "logs"
 
@@ -62,52 +62,42 @@ async def test_events_are_written_once_per_batch_then_acked() -> None:
     events = [event(good_id=i, seconds=i) for i in range(10)]
     await bus.publish(TOPIC, as_messages(events))
     w = writer(bus, store, batch_size=10, batch_ms=50)
-    stop = asyncio.Event()
-    task = asyncio.create_task(w.run(stop))
-    await eventually(lambda: w.stats.written == 10)
-    stop.set()
-    await asyncio.wait_for(task, 2)
+    async with running(w, stop_within=2):
+        await eventually(lambda: w.stats.written == 10)
     assert store.appends == 1
     assert sorted(e.event_id for e in await store.query()) == sorted(e.event_id for e in events)
     # everything was acked: a new subscription of the group gets nothing
     assert await (await bus.subscribe(TOPIC, GROUP)).fetch(10, 0.01) == []
 
 
-async def test_a_store_failure_keeps_the_batch_unacked_and_retries_it() -> None:
+async def four_events_and_a_store_down() -> tuple[MemoryEventBus, MemoryLogStore]:
+    """A bus holding four events for a log store that is unavailable."""
     bus, store = MemoryEventBus(), MemoryLogStore()
-    events = [event(good_id=i, seconds=i) for i in range(4)]
     store.available = False
-    await bus.publish(TOPIC, as_messages(events))
+    await bus.publish(TOPIC, as_messages([event(good_id=i, seconds=i) for i in range(4)]))
+    return bus, store
+
+
+async def test_a_store_failure_keeps_the_batch_unacked_and_retries_it() -> None:
+    bus, store = await four_events_and_a_store_down()
     w = writer(bus, store, batch_size=100, batch_ms=10)
-    stop = asyncio.Event()
-    task = asyncio.create_task(w.run(stop))
-    await eventually(lambda: w.stats.store_failures >= 3)
-    assert w.stats.written == 0
-    store.available = True
-    await eventually(lambda: w.stats.written == 4)
-    stop.set()
-    await asyncio.wait_for(task, 2)
+    async with running(w, stop_within=2):
+        await eventually(lambda: w.stats.store_failures >= 3)
+        assert w.stats.written == 0
+        store.available = True
+        await eventually(lambda: w.stats.written == 4)
     assert len(await store.query()) == 4
 
 
 async def test_stopping_during_a_store_outage_leaves_the_batch_for_redelivery() -> None:
-    bus, store = MemoryEventBus(), MemoryLogStore()
-    events = [event(good_id=i, seconds=i) for i in range(4)]
-    store.available = False
-    await bus.publish(TOPIC, as_messages(events))
+    bus, store = await four_events_and_a_store_down()
     w = writer(bus, store, batch_size=100, batch_ms=10)
-    stop = asyncio.Event()
-    task = asyncio.create_task(w.run(stop))
-    await eventually(lambda: w.stats.store_failures >= 1)
-    stop.set()
-    await asyncio.wait_for(task, 2)
+    async with running(w, stop_within=2):
+        await eventually(lambda: w.stats.store_failures >= 1)
     store.available = True
     second = writer(bus, store, batch_size=100, batch_ms=10)
-    stop2 = asyncio.Event()
-    task2 = asyncio.create_task(second.run(stop2))
-    await eventually(lambda: second.stats.written == 4)
-    stop2.set()
-    await asyncio.wait_for(task2, 2)
+    async with running(second, stop_within=2):
+        await eventually(lambda: second.stats.written == 4)
     assert len(await store.query()) == 4
 
 
@@ -118,11 +108,8 @@ async def test_redelivered_events_are_stored_once_and_poison_is_skipped() -> Non
     await bus.publish(TOPIC, [OutgoingMessage(data=b"\xff not json", key="poison")])
     await bus.publish(TOPIC, as_messages(events))  # Kafka keeps re-published keys
     w = writer(bus, store, batch_size=4, batch_ms=10)
-    stop = asyncio.Event()
-    task = asyncio.create_task(w.run(stop))
-    await eventually(lambda: w.stats.written == 7)
-    stop.set()
-    await asyncio.wait_for(task, 2)
+    async with running(w, stop_within=2):
+        await eventually(lambda: w.stats.written == 7)
     assert w.stats.rejected == 1
     assert sorted(e.event_id for e in await store.query()) == sorted(e.event_id for e in events)
 
@@ -139,6 +126,14 @@ class Journal:
 
     def acked(self) -> set[str]:
         return {k for kind, keys in self.entries if kind == "ack" for k in keys}
+
+    def assert_each_ack_follows_its_write(self) -> None:
+        written: set[str] = set()
+        for kind, keys in self.entries:
+            if kind == "append":
+                written |= keys
+            else:
+                assert keys <= written, "acknowledged before it was written"
 
 
 class JournalStore:
@@ -208,21 +203,13 @@ async def test_the_next_batch_is_fetched_during_a_write_and_each_acked_only_afte
     events = [event(good_id=i, seconds=i) for i in range(15)]
     await bus.publish(TOPIC, as_messages(events))
     w, journal = journaled(bus, store, batch_size=5, batch_ms=10)
-    stop = asyncio.Event()
-    task = asyncio.create_task(w.run(stop))
-    # the first write is held: the second batch is fetched meanwhile, nothing is acked
-    await eventually(lambda: journal.appending == 1 and journal.fetched == 10)
-    assert journal.acked() == set()
-    journal.gate.set()
-    await eventually(lambda: w.stats.written == 15)
-    stop.set()
-    await asyncio.wait_for(task, 2)
-    written: set[str] = set()
-    for kind, keys in journal.entries:
-        if kind == "append":
-            written |= keys
-        else:
-            assert keys <= written, "acknowledged before it was written"
+    async with running(w, stop_within=2):
+        # the first write is held: the second batch is fetched meanwhile, nothing is acked
+        await eventually(lambda: journal.appending == 1 and journal.fetched == 10)
+        assert journal.acked() == set()
+        journal.gate.set()
+        await eventually(lambda: w.stats.written == 15)
+    journal.assert_each_ack_follows_its_write()
     assert journal.acked() == {str(e.event_id) for e in events}
     assert [kind for kind, _ in journal.entries].count("append") == 3
 
@@ -238,12 +225,7 @@ async def test_a_stop_during_a_write_finishes_the_batches_in_hand_and_loses_none
     stop.set()
     journal.gate.set()
     await asyncio.wait_for(task, 2)
-    written: set[str] = set()
-    for kind, keys in journal.entries:
-        if kind == "append":
-            written |= keys
-        else:
-            assert keys <= written, "acknowledged before it was written"
+    journal.assert_each_ack_follows_its_write()
     assert {str(e.event_id) for e in events[:5]} <= journal.acked()
     # whatever was not acknowledged comes back to the group: none is lost
     again = await bus.subscribe(TOPIC, GROUP)

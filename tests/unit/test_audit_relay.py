@@ -14,7 +14,7 @@ from core.contracts.logstore import event
 from core.errors import BrokerUnavailable
 from core.ports.bus import OutgoingMessage
 from core.retry import Backoff
-from tests.support import eventually
+from tests.support import eventually, running
 
 TOPIC = "goods.events"
 
@@ -47,14 +47,11 @@ async def test_a_broker_outage_keeps_events_unsent_until_it_ends() -> None:
     relay = OutboxRelay(MemoryOutboxRelay(store), bus, batch_size=3, backoff=fast_backoff())
     bus.available = False
     events = await write_events(store, 8)
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    await eventually(lambda: relay.stats.failures >= 3)
-    assert len(store.outbox_records(pending_only=True)) == 8
-    bus.available = True
-    await eventually(lambda: not store.outbox_records(pending_only=True))
-    stop.set()
-    await asyncio.wait_for(task, 2)
+    async with running(relay, stop_within=2):
+        await eventually(lambda: relay.stats.failures >= 3)
+        assert len(store.outbox_records(pending_only=True)) == 8
+        bus.available = True
+        await eventually(lambda: not store.outbox_records(pending_only=True))
     assert bus.messages(TOPIC) == [e.to_json() for e in events]
 
 
@@ -164,15 +161,12 @@ async def test_lanes_overlap_rounds_and_publish_each_event_once() -> None:
     events = await write_events(store, 25)
     publisher = Gated(bus)
     relay = OutboxRelay(MemoryOutboxRelay(store), publisher, batch_size=4, lanes=3)
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    # three claims are held at once, disjoint, while none is acknowledged yet
-    await eventually(lambda: publisher.in_flight == 3)
-    assert len(store.outbox_records(pending_only=True)) == 25
-    publisher.gate.set()
-    await eventually(lambda: not store.outbox_records(pending_only=True))
-    stop.set()
-    await asyncio.wait_for(task, 2)
+    async with running(relay, stop_within=2):
+        # three claims are held at once, disjoint, while none is acknowledged yet
+        await eventually(lambda: publisher.in_flight == 3)
+        assert len(store.outbox_records(pending_only=True)) == 25
+        publisher.gate.set()
+        await eventually(lambda: not store.outbox_records(pending_only=True))
     assert sorted(bus.messages(TOPIC)) == sorted(e.to_json() for e in events)
     assert relay.stats.published == 25
 
@@ -184,13 +178,10 @@ async def test_a_failed_lane_leaves_only_its_own_batch_unsent_for_the_retry() ->
     relay = OutboxRelay(
         MemoryOutboxRelay(store), publisher, batch_size=4, lanes=2, backoff=fast_backoff()
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    await eventually(lambda: publisher.in_flight == 2)
-    publisher.gate.set()
-    await eventually(lambda: not store.outbox_records(pending_only=True))
-    stop.set()
-    await asyncio.wait_for(task, 2)
+    async with running(relay, stop_within=2):
+        await eventually(lambda: publisher.in_flight == 2)
+        publisher.gate.set()
+        await eventually(lambda: not store.outbox_records(pending_only=True))
     assert relay.stats.failures == 1
     assert sorted(bus.messages(TOPIC)) == sorted(e.to_json() for e in events)
 
@@ -216,9 +207,6 @@ async def test_one_lane_keeps_outbox_order_across_batches() -> None:
     store, bus = MemoryCatalogStore(), MemoryEventBus(dedupe_by_key=False)
     events = await write_events(store, 23)
     relay = OutboxRelay(MemoryOutboxRelay(store), bus, batch_size=4, lanes=1)
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    await eventually(lambda: not store.outbox_records(pending_only=True))
-    stop.set()
-    await asyncio.wait_for(task, 2)
+    async with running(relay, stop_within=2):
+        await eventually(lambda: not store.outbox_records(pending_only=True))
     assert bus.messages(TOPIC) == [e.to_json() for e in events]

@@ -12,83 +12,103 @@ from litestar.testing import AsyncTestClient
 
 from core.errors import ValidationError
 from entrypoints.container import Container
-from entrypoints.http.app import create_app
 from entrypoints.http.catalog import GoodBody, ReprioritizeBody
 from entrypoints.http.decoding import decode_body
-from entrypoints.settings import Settings
+from tests.support import app_client, memory_settings
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        catalog_store="memory",
-        list_cache="lru",
-        orders_store="memory",
-        orders_cache="lru",
-        log_store="memory",
-        orders_broker="memory",
-        events_broker="memory",
-    )
-    async with AsyncTestClient(create_app(Container(settings=settings))) as client:
+    async with app_client(Container(settings=memory_settings())) as client:
         yield client
+
+
+BODY = "/good/create?projectId=1"
+PRIORITY = "/good/reprioritize?id=1&projectId=1"
+
+#: A refused request body: (method, path, content, details), by what is wrong with it.
+BODIES: dict[str, tuple[str, str, bytes, dict[str, str]]] = {
+    "name not text": ("POST", BODY, b'{"name": 5}', {"name": "must be text"}),
+    "name too long": (
+        "POST",
+        BODY,
+        b'{"name": "' + b"x" * 256 + b'"}',
+        {"name": "must be at most 255 characters"},
+    ),
+    "not an object": ("POST", BODY, b"[]", {"body": "must be a JSON object"}),
+    "malformed": ("POST", BODY, b'{"name": ', {"body": "malformed JSON at line 1, column 10"}),
+    "priority 0": (
+        "PATCH",
+        PRIORITY,
+        b'{"newPriority": 0}',
+        {"newPriority": "must be a whole number, 1 or more"},
+    ),
+    "priority too high": (
+        "PATCH",
+        PRIORITY,
+        b'{"newPriority": 1000000001}',
+        {"newPriority": "must be a whole number, at most 1000000000"},
+    ),
+    "priority not whole": (
+        "PATCH",
+        PRIORITY,
+        b'{"newPriority": 2.5}',
+        {"newPriority": "must be a whole number"},
+    ),
+}
+
+#: A refused query string (no body): (method, path, details), by what is wrong with it.
+QUERIES: dict[str, tuple[str, str, dict[str, str]]] = {
+    "goods limit 0": ("GET", "/goods/list?limit=0", {"limit": "must be a whole number, 1 or more"}),
+    "goods limit over 1000": (
+        "GET",
+        "/goods/list?limit=1001",
+        {"limit": "must be a whole number, at most 1000"},
+    ),
+    "goods offset -1": (
+        "GET",
+        "/goods/list?offset=-1",
+        {"offset": "must be a whole number, 0 or more"},
+    ),
+    "remove without id": ("DELETE", "/good/remove?projectId=1", {"id": "is required"}),
+    "logs limit over 1000": (
+        "GET",
+        "/logs?limit=1001",
+        {"limit": "must be a whole number, at most 1000"},
+    ),
+    "logs unknown type": (
+        "GET",
+        "/logs?type=rename",
+        {"type": "must be one of create, update, remove, reprioritize"},
+    ),
+    "logs since not a date": (
+        "GET",
+        "/logs?since=yesterday",
+        {"since": "must be an RFC 3339 date-time"},
+    ),
+    "logs before not a cursor": (
+        "GET",
+        "/logs?before=garbage",
+        {"before": "must be a meta.next of an earlier page"},
+    ),
+    "orders limit over 100": (
+        "GET",
+        "/orders?limit=101",
+        {"limit": "must be a whole number, at most 100"},
+    ),
+    "orders before not a cursor": (
+        "GET",
+        "/orders?before=bad%20id",
+        {"before": "must be a meta.next of an earlier page"},
+    ),
+}
 
 
 @pytest.mark.parametrize(
     ("method", "path", "content", "details"),
     [
-        ("POST", "/good/create?projectId=1", b'{"name": 5}', {"name": "must be text"}),
-        (
-            "POST",
-            "/good/create?projectId=1",
-            b'{"name": "' + b"x" * 256 + b'"}',
-            {"name": "must be at most 255 characters"},
-        ),
-        ("POST", "/good/create?projectId=1", b"[]", {"body": "must be a JSON object"}),
-        (
-            "POST",
-            "/good/create?projectId=1",
-            b'{"name": ',
-            {"body": "malformed JSON at line 1, column 10"},
-        ),
-        (
-            "PATCH",
-            "/good/reprioritize?id=1&projectId=1",
-            b'{"newPriority": 0}',
-            {"newPriority": "must be a whole number, 1 or more"},
-        ),
-        (
-            "PATCH",
-            "/good/reprioritize?id=1&projectId=1",
-            b'{"newPriority": 1000000001}',
-            {"newPriority": "must be a whole number, at most 1000000000"},
-        ),
-        (
-            "PATCH",
-            "/good/reprioritize?id=1&projectId=1",
-            b'{"newPriority": 2.5}',
-            {"newPriority": "must be a whole number"},
-        ),
-        ("GET", "/goods/list?limit=0", b"", {"limit": "must be a whole number, 1 or more"}),
-        ("GET", "/goods/list?limit=1001", b"", {"limit": "must be a whole number, at most 1000"}),
-        ("GET", "/goods/list?offset=-1", b"", {"offset": "must be a whole number, 0 or more"}),
-        ("DELETE", "/good/remove?projectId=1", b"", {"id": "is required"}),
-        ("GET", "/logs?limit=1001", b"", {"limit": "must be a whole number, at most 1000"}),
-        (
-            "GET",
-            "/logs?type=rename",
-            b"",
-            {"type": "must be one of create, update, remove, reprioritize"},
-        ),
-        ("GET", "/logs?since=yesterday", b"", {"since": "must be an RFC 3339 date-time"}),
-        ("GET", "/logs?before=garbage", b"", {"before": "must be a meta.next of an earlier page"}),
-        ("GET", "/orders?limit=101", b"", {"limit": "must be a whole number, at most 100"}),
-        (
-            "GET",
-            "/orders?before=bad%20id",
-            b"",
-            {"before": "must be a meta.next of an earlier page"},
-        ),
+        *(pytest.param(*case, id=name) for name, case in BODIES.items()),
+        *(pytest.param(m, p, b"", d, id=name) for name, (m, p, d) in QUERIES.items()),
     ],
 )
 async def test_reasons_are_the_projects_own_words(
@@ -109,16 +129,27 @@ async def test_reasons_are_the_projects_own_words(
     )
 
 
-def test_every_invalid_field_is_named_at_once() -> None:
+@pytest.mark.parametrize(
+    ("content", "kind", "details"),
+    [
+        pytest.param(
+            b'{"name": "", "description": 7}',
+            GoodBody,
+            {"name": "must not be empty", "description": "must be text"},
+            id="every invalid field at once",
+        ),
+        pytest.param(
+            b'{"priority": 2, "x": 0}',
+            ReprioritizeBody,
+            {"priority": "unknown field", "x": "unknown field"},
+            id="unknown fields alone",
+        ),
+    ],
+)
+def test_the_fields_are_named(content: bytes, kind: type[Any], details: dict[str, str]) -> None:
     with pytest.raises(ValidationError) as refused:
-        decode_body(b'{"name": "", "description": 7}', GoodBody)
-    assert refused.value.details == {"name": "must not be empty", "description": "must be text"}
-
-
-def test_unknown_fields_are_named_alone() -> None:
-    with pytest.raises(ValidationError) as refused:
-        decode_body(b'{"priority": 2, "x": 0}', ReprioritizeBody)
-    assert refused.value.details == {"priority": "unknown field", "x": "unknown field"}
+        decode_body(content, kind)
+    assert refused.value.details == details
 
 
 @pytest.mark.parametrize(("value", "whole"), [(b"2", 2), (b"2.0", 2), (b"1e0", 1)])

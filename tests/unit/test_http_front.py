@@ -66,8 +66,18 @@ class CountingCache(LruCache):
         return counted[view]  # type: ignore[no-any-return]
 
 
+#: The ``front`` fixture: a client of the app, what reached Litestar, the app's container.
+Front = tuple[AsyncTestClient[Any], Behind, Container]
+
+
+def counting_cache(container: Container) -> CountingCache:
+    cache = container.orders_cache()
+    assert isinstance(cache, CountingCache)
+    return cache
+
+
 @pytest.fixture
-async def front() -> AsyncIterator[tuple[AsyncTestClient[Any], Behind, Container]]:
+async def front() -> AsyncIterator[Front]:
     container = Container(settings=memory_settings())
     container.orders_cache.override(providers.Object(CountingCache()))
     await container.orders_repository().add_many([order_from(SAMPLE)])
@@ -83,7 +93,7 @@ async def front() -> AsyncIterator[tuple[AsyncTestClient[Any], Behind, Container
 
 
 async def test_a_cached_order_is_answered_by_the_front_with_litestars_bytes(
-    front: tuple[AsyncTestClient[Any], Behind, Container],
+    front: Front,
 ) -> None:
     client, behind, _ = front
     miss = await client.get(f"/order/{UID}")
@@ -100,7 +110,7 @@ async def test_a_cached_order_is_answered_by_the_front_with_litestars_bytes(
 
 
 async def test_a_matching_if_none_match_is_a_304_from_the_front(
-    front: tuple[AsyncTestClient[Any], Behind, Container],
+    front: Front,
 ) -> None:
     client, behind, _ = front
     etag = (await client.get(f"/order/{UID}")).headers["etag"]
@@ -126,7 +136,7 @@ async def test_a_matching_if_none_match_is_a_304_from_the_front(
     ],
 )
 async def test_what_is_not_a_cached_order_goes_to_litestar(
-    front: tuple[AsyncTestClient[Any], Behind, Container], path: str, status: int
+    front: Front, path: str, status: int
 ) -> None:
     client, behind, _ = front
     answer = await client.get(path)
@@ -136,11 +146,10 @@ async def test_what_is_not_a_cached_order_goes_to_litestar(
 
 
 async def test_a_miss_reads_the_cache_once(
-    front: tuple[AsyncTestClient[Any], Behind, Container],
+    front: Front,
 ) -> None:
     client, _, container = front
-    cache = container.orders_cache()
-    assert isinstance(cache, CountingCache)
+    cache = counting_cache(container)
     assert (await client.get(f"/order/{UID}")).headers["x-cache"] == "miss"
     assert cache.gets == 1  # the front's lookup; the handler went straight to the repository
     assert (await client.get(f"/order/{UID}")).headers["x-cache"] == "hit"
@@ -148,7 +157,7 @@ async def test_a_miss_reads_the_cache_once(
 
 
 async def test_other_methods_go_to_litestar(
-    front: tuple[AsyncTestClient[Any], Behind, Container],
+    front: Front,
 ) -> None:
     client, behind, _ = front
     await client.get(f"/order/{UID}")
@@ -159,7 +168,7 @@ async def test_other_methods_go_to_litestar(
 
 
 async def test_head_is_answered_as_get_without_the_body(
-    front: tuple[AsyncTestClient[Any], Behind, Container],
+    front: Front,
 ) -> None:
     client, behind, _ = front
     for path in (f"/order/{UID}", "/goods/list"):
@@ -178,7 +187,7 @@ async def test_head_is_answered_as_get_without_the_body(
     "query", ["", "limit=2", "offset=2", "limit=2&offset=0", "offset=3&limit=1"]
 )
 async def test_a_list_page_is_answered_by_the_front_with_litestars_bytes(
-    front: tuple[AsyncTestClient[Any], Behind, Container], route: str, query: str
+    front: Front, route: str, query: str
 ) -> None:
     client, behind, _ = front
     answer = await client.get(f"{route}?{query}" if query else route)
@@ -207,7 +216,7 @@ async def test_a_list_page_is_answered_by_the_front_with_litestars_bytes(
     ],
 )
 async def test_a_list_query_the_front_does_not_understand_goes_to_litestar(
-    front: tuple[AsyncTestClient[Any], Behind, Container], query: str
+    front: Front, query: str
 ) -> None:
     client, behind, _ = front
     await client.get(f"/goods/list?{query}")
@@ -224,11 +233,10 @@ def test_the_list_query_reader() -> None:
 
 
 async def test_a_cached_orders_headers_are_made_once_and_match_litestars(
-    front: tuple[AsyncTestClient[Any], Behind, Container],
+    front: Front,
 ) -> None:
     client, behind, container = front
-    cache = container.orders_cache()
-    assert isinstance(cache, CountingCache)
+    cache = counting_cache(container)
     await client.get(f"/order/{UID}")  # the miss caches it
     hits = [await client.get(f"/order/{UID}") for _ in range(3)]
     assert cache.views_made == 1  # made on the first hit, then found with the entry
@@ -241,7 +249,7 @@ async def test_a_cached_orders_headers_are_made_once_and_match_litestars(
 
 
 async def test_the_front_counts_its_answers_in_the_latency_histogram(
-    front: tuple[AsyncTestClient[Any], Behind, Container],
+    front: Front,
 ) -> None:
     client, _, _ = front
     name = "hexmarket_http_request_duration_seconds_count"

@@ -28,37 +28,43 @@ def test_every_function_level_import_in_src_says_why() -> None:
     assert import_cycles.unexplained_local_imports(unchecked=unchecked) == []
 
 
-def test_a_cycle_closed_by_an_import_inside_a_function_is_found(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("name", "files", "cycle"),
+    [
+        pytest.param(
+            "cyclic_a",
+            {
+                "top": "from cyclic_a import low\n",
+                "low": "def main() -> None:\n    from cyclic_a import top  # the hidden way back\n",
+                "leaf": "",
+            },
+            ("cyclic_a.low", "cyclic_a.top"),
+            id="closed by an import inside a function",
+        ),
+        pytest.param(
+            "cyclic_b",
+            {
+                "root": (
+                    'def lazy(target: str) -> None: ...\n\nFACTORY = lazy("cyclic_b.http:make")\n'
+                ),
+                "http": "import cyclic_b.root\n",
+            },
+            ("cyclic_b.http", "cyclic_b.root"),
+            id="through a string import",
+        ),
+    ],
+)
+def test_a_hidden_cycle_is_found(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    files: dict[str, str],
+    cycle: tuple[str, str],
 ) -> None:
-    src = _package(
-        tmp_path,
-        "cyclic_a",
-        {
-            "top": "from cyclic_a import low\n",
-            "low": "def main() -> None:\n    from cyclic_a import top  # the hidden way back\n",
-            "leaf": "",
-        },
-    )
+    src = _package(tmp_path, name, files)
     monkeypatch.syspath_prepend(str(src))
-    graph = import_cycles.build_graph(src, ["cyclic_a"])
-    assert import_cycles.find_cycles(graph) == [("cyclic_a.low", "cyclic_a.top")]
-
-
-def test_a_cycle_through_a_string_import_is_found(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    src = _package(
-        tmp_path,
-        "cyclic_b",
-        {
-            "root": 'def lazy(target: str) -> None: ...\n\nFACTORY = lazy("cyclic_b.http:make")\n',
-            "http": "import cyclic_b.root\n",
-        },
-    )
-    monkeypatch.syspath_prepend(str(src))
-    graph = import_cycles.build_graph(src, ["cyclic_b"])
-    assert import_cycles.find_cycles(graph) == [("cyclic_b.http", "cyclic_b.root")]
+    graph = import_cycles.build_graph(src, [name])
+    assert import_cycles.find_cycles(graph) == [cycle]
 
 
 def test_a_function_level_import_without_a_comment_is_reported(tmp_path: Path) -> None:

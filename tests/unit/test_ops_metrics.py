@@ -5,19 +5,18 @@ periodic sampling of the workers' gauges."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hypothesis import given
 from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from adapters.lru_cache import LruCache
 from adapters.memory.bus import MemoryEventBus
 from adapters.memory.catalog import MemoryCatalogStore
 from adapters.memory.logstore import MemoryLogStore
@@ -35,7 +34,7 @@ from core.retry import Backoff
 from entrypoints import metrics, probes
 from entrypoints.container import Container, close_container
 from entrypoints.http.app import create_app
-from tests.support import eventually, memory_settings
+from tests.support import BrokenCache, Worker, eventually, memory_settings, running
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "model.json").read_bytes())
 
@@ -88,12 +87,27 @@ def test_the_cause_label_is_the_error_class() -> None:
     assert metrics.cause_of(TimeoutError()) == "timeout"
 
 
+class CanBeDown(Protocol):
+    available: bool
+
+
+async def retries_until_recovered(
+    worker: Worker, labels: dict[str, str], down: CanBeDown, done: Callable[[], bool]
+) -> float:
+    """Run ``worker`` with ``down`` unavailable until it has counted two retries under
+    ``labels``, then bring ``down`` back and wait for ``done``; the retries counted meanwhile."""
+    before = value("hexmarket_retries_total", **labels)
+    down.available = False
+    async with running(worker):
+        await eventually(lambda: value("hexmarket_retries_total", **labels) >= before + 2)
+        down.available = True
+        await eventually(done)
+    return value("hexmarket_retries_total", **labels) - before
+
+
 async def test_the_orders_consumer_counts_its_retries_by_operation_and_cause() -> None:
     bus, repo = MemoryEventBus(), MemoryOrderRepository()
     await bus.publish("orders", [OutgoingMessage(data=json.dumps(example_document("r1")).encode())])
-    repo.available = False
-    labels = {"worker": "consume-orders", "operation": "store", "cause": "storage"}
-    before = value("hexmarket_retries_total", **labels)
     consumer = OrderConsumer(
         source=bus,
         topic="orders",
@@ -104,14 +118,13 @@ async def test_the_orders_consumer_counts_its_retries_by_operation_and_cause() -
         backoff=fast(),
         on_retry=metrics.retry_hook("consume-orders"),
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    await eventually(lambda: value("hexmarket_retries_total", **labels) >= before + 2)
-    repo.available = True
-    await eventually(lambda: consumer.stats.inserted == 1)
-    stop.set()
-    await task
-    assert value("hexmarket_retries_total", **labels) - before == consumer.stats.retries
+    counted = await retries_until_recovered(
+        consumer,
+        {"worker": "consume-orders", "operation": "store", "cause": "storage"},
+        repo,
+        lambda: consumer.stats.inserted == 1,
+    )
+    assert counted == consumer.stats.retries
 
 
 async def test_the_relay_and_the_log_writer_count_their_retries() -> None:
@@ -119,9 +132,6 @@ async def test_the_relay_and_the_log_writer_count_their_retries() -> None:
     async with store.unit_of_work() as uow:
         await uow.outbox.add([event(good_id=1, seconds=1)])
         await uow.commit()
-    bus.available = False
-    relay_labels = {"worker": "relay-outbox", "operation": "relay", "cause": "broker"}
-    relay_before = value("hexmarket_retries_total", **relay_labels)
     relay = OutboxRelay(
         MemoryOutboxRelay(store),
         bus,
@@ -129,18 +139,14 @@ async def test_the_relay_and_the_log_writer_count_their_retries() -> None:
         idle_wait=0.01,
         on_retry=metrics.retry_hook("relay-outbox"),
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    await eventually(lambda: value("hexmarket_retries_total", **relay_labels) >= relay_before + 2)
-    bus.available = True
-    await eventually(lambda: relay.stats.published == 1)
-    stop.set()
-    await task
+    await retries_until_recovered(
+        relay,
+        {"worker": "relay-outbox", "operation": "relay", "cause": "broker"},
+        bus,
+        lambda: relay.stats.published == 1,
+    )
 
     logs = MemoryLogStore()
-    logs.available = False
-    writer_labels = {"worker": "write-logs", "operation": "store", "cause": "log_store"}
-    writer_before = value("hexmarket_retries_total", **writer_labels)
     writer = LogWriter(
         bus,
         logs,
@@ -151,21 +157,12 @@ async def test_the_relay_and_the_log_writer_count_their_retries() -> None:
         backoff=fast(),
         on_retry=metrics.retry_hook("write-logs"),
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(writer.run(stop))
-    await eventually(lambda: value("hexmarket_retries_total", **writer_labels) >= writer_before + 2)
-    logs.available = True
-    await eventually(lambda: writer.stats.written == 1)
-    stop.set()
-    await task
-
-
-class BrokenCache(LruCache):
-    async def get(self, key: str) -> bytes | None:
-        raise CacheUnavailable("down")
-
-    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        raise CacheUnavailable("down")
+    await retries_until_recovered(
+        writer,
+        {"worker": "write-logs", "operation": "store", "cause": "log_store"},
+        logs,
+        lambda: writer.stats.written == 1,
+    )
 
 
 async def test_both_caches_export_hits_and_misses_and_the_order_cache_its_errors() -> None:

@@ -15,11 +15,10 @@ from litestar.testing import AsyncTestClient
 from adapters.lru_cache import LruCache
 from adapters.memory.orders import MemoryOrderRepository
 from core.contracts.orders import example_document, order_from
-from core.errors import CacheUnavailable
 from core.orders.queries import CACHE_PREFIX, DIGEST_SIZE, OrderQueries, digest_of, pack, unpack
 from entrypoints.container import Container
 from entrypoints.http.edge import SECURITY_HEADERS
-from tests.support import app_client, memory_settings
+from tests.support import BrokenCache, app_client, memory_settings
 
 SAMPLE = json.loads((Path(__file__).parents[1] / "data" / "model.json").read_bytes())
 NOT_FOUND = {"code": 3, "message": "errors.common.notFound", "details": {}}
@@ -111,14 +110,6 @@ async def test_warm_up_loads_the_newest_orders_and_the_bound_holds() -> None:
             await client.get(f"/order/o{i}")
             assert len(cache) <= 5
         assert len(cache) == 5
-
-
-class BrokenCache(LruCache):
-    async def get(self, key: str) -> bytes | None:
-        raise CacheUnavailable("down")
-
-    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        raise CacheUnavailable("down")
 
 
 async def test_a_cache_outage_is_a_miss_not_a_failure() -> None:

@@ -19,7 +19,7 @@ from core.contracts.orders import example_document
 from core.orders.ingest import IngestOrders, OrderConsumer
 from core.ports.bus import OutgoingMessage
 from core.retry import Backoff
-from tests.support import eventually
+from tests.support import eventually, running
 
 TOPIC, DLQ, GROUP = "orders", "orders.dlq", "hexmarket-orders"
 SAMPLE = (Path(__file__).parents[1] / "data" / "model.json").read_bytes()
@@ -28,6 +28,27 @@ SAMPLE = (Path(__file__).parents[1] / "data" / "model.json").read_bytes()
 class FixedClock:
     def now(self) -> datetime:
         return datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def consumer_of(
+    source: Any,
+    repository: Any,
+    bus: MemoryEventBus,
+    batch_size: int,
+    backoff: Backoff | None = None,
+) -> OrderConsumer:
+    """An order consumer of ``TOPIC`` for ``GROUP`` reading ``source`` (batches of ``batch_size``
+    or 10 ms), storing in ``repository``, dead-lettering to ``DLQ`` on ``bus``."""
+    ingest = IngestOrders(repository=repository, publisher=bus, dlq_topic=DLQ, clock=FixedClock())
+    return OrderConsumer(
+        source=source,
+        topic=TOPIC,
+        group=GROUP,
+        ingest=ingest,
+        batch_size=batch_size,
+        batch_timeout=0.01,
+        backoff=backoff,
+    )
 
 
 class Harness:
@@ -39,18 +60,8 @@ class Harness:
         self.task: asyncio.Task[Any] | None = None
 
     def new_consumer(self) -> OrderConsumer:
-        ingest = IngestOrders(
-            repository=self.repo, publisher=self.bus, dlq_topic=DLQ, clock=FixedClock()
-        )
-        return OrderConsumer(
-            source=self.bus,
-            topic=TOPIC,
-            group=GROUP,
-            ingest=ingest,
-            batch_size=7,
-            batch_timeout=0.01,
-            backoff=Backoff(initial=0.001, maximum=0.01, rng=random.Random(1)),
-        )
+        backoff = Backoff(initial=0.001, maximum=0.01, rng=random.Random(1))
+        return consumer_of(self.bus, self.repo, self.bus, 7, backoff)
 
     async def publish(self, *payloads: bytes) -> None:
         await self.bus.publish(TOPIC, [OutgoingMessage(data=p) for p in payloads])
@@ -327,17 +338,11 @@ class _Recorder:
 async def test_batches_are_stored_concurrently_and_acked_in_order_after_their_commit() -> None:
     bus, repo = MemoryEventBus(dedupe_by_key=False), MemoryOrderRepository()
     recorder = _Recorder(bus, repo)
-    ingest = IngestOrders(repository=recorder, publisher=bus, dlq_topic=DLQ, clock=FixedClock())
-    consumer = OrderConsumer(
-        source=recorder, topic=TOPIC, group=GROUP, ingest=ingest, batch_size=5, batch_timeout=0.01
-    )
+    consumer = consumer_of(recorder, recorder, bus, 5)
     await bus.publish(TOPIC, [OutgoingMessage(data=order(f"o{i:02d}", i)) for i in range(23)])
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    await eventually(lambda: _count(repo, 23))
-    await eventually(lambda: _received(consumer, 23))
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    async with running(consumer, stop_within=5):
+        await eventually(lambda: _count(repo, 23))
+        await eventually(lambda: _received(consumer, 23))
     log = recorder.log
     batches = [uids for kind, uids in log if kind == "start"]
     assert [uid for batch in batches for uid in batch] == [f"o{i:02d}" for i in range(23)]
@@ -378,22 +383,11 @@ async def test_a_batch_stored_while_the_previous_one_retries_waits_for_it_to_be_
 
     recorder = FlakyFirst(bus, repo)
     recorder.log = log
-    ingest = IngestOrders(repository=recorder, publisher=bus, dlq_topic=DLQ, clock=FixedClock())
-    consumer = OrderConsumer(
-        source=recorder,
-        topic=TOPIC,
-        group=GROUP,
-        ingest=ingest,
-        batch_size=5,
-        batch_timeout=0.01,
-        backoff=Backoff(initial=0.01, maximum=0.02, rng=random.Random(3)),
-    )
+    backoff = Backoff(initial=0.01, maximum=0.02, rng=random.Random(3))
+    consumer = consumer_of(recorder, recorder, bus, 5, backoff)
     await bus.publish(TOPIC, [OutgoingMessage(data=order(f"o{i:02d}", i)) for i in range(10)])
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    await eventually(lambda: _received(consumer, 10))
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    async with running(consumer, stop_within=5):
+        await eventually(lambda: _received(consumer, 10))
     first, second = tuple(f"o{i:02d}" for i in range(5)), tuple(f"o{i:02d}" for i in range(5, 10))
     assert log.index(("store", second)) < log.index(("store", first))  # stored meanwhile
     assert [uids for kind, uids in log if kind == "ack"] == [first, second]
