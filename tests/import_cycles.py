@@ -4,8 +4,8 @@
 
 The graph is grimp's (the library import-linter is built on), over the three top-level packages
 with every import statement in them: module level, inside functions, under
-``if TYPE_CHECKING:``. The container's string imports (``lazy("module:name")`` and
-``attribute("module:name")``) are added as imports too, so a cycle cannot hide in one. Each
+``if TYPE_CHECKING:``. The container's string imports (``lazy("module:name")``) are added as
+imports too, so a cycle cannot hide in one. Each
 cycle is reported once, as the shortest one through an import that closes it.
 
 An import inside a function is allowed only where it defers something heavy or optional (a
@@ -26,7 +26,7 @@ import grimp
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGES = ("core", "adapters", "entrypoints")
 #: Calls whose first argument names a module as ``"package.module:name"`` (entrypoints.container).
-STRING_IMPORTS = frozenset({"lazy", "attribute"})
+STRING_IMPORTS = frozenset({"lazy"})
 #: Files whose function-level imports are not checked (none: every one says why it is deferred).
 UNCHECKED_REASONS: frozenset[str] = frozenset()
 

@@ -76,12 +76,6 @@ def lazy(target: str) -> Callable[..., Any]:
     return call
 
 
-def attribute(target: str) -> Any:
-    """``"module:name"`` itself, imported when a provider asks for it (see ``lazy``)."""
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def event_bus(
     settings: Any, broker: Any, *, topic: Any, stream: Any, client_id: str
 ) -> providers.Selector:
