@@ -14,6 +14,10 @@ from core.catalog.models import Good, GoodState
 
 EventType = Literal["create", "update", "remove", "reprioritize"]
 
+#: ``GoodState``'s field names, which ``GoodEvent.of`` copies from the good (read once: a
+#: reprioritize of 100,000 goods makes 100,000 events).
+_STATE_FIELDS = tuple(f.name for f in attrs.fields(GoodState))
+
 
 def _same_event(event: GoodEvent) -> uuid.UUID:
     return event.event_id
@@ -63,7 +67,7 @@ class GoodEvent(GoodState):
         """The event of ``good`` after a change; ``before`` is the good as it was (its
         changed fields become ``before_*``)."""
         return cls(
-            **{f.name: getattr(good, f.name) for f in attrs.fields(GoodState)},
+            **{name: getattr(good, name) for name in _STATE_FIELDS},
             event_id=event_id,
             type=type_,
             event_time=event_time,
